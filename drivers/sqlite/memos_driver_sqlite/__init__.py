@@ -1,0 +1,71 @@
+"""memos-driver-sqlite: the embedded default store driver of memos-py.
+
+The database file is ``{MEMOS_DATA}/memos_prod.db`` (``memos_demo.db`` in demo mode) unless
+``MEMOS_DSN`` names a file. The schema is exactly upstream Memos v0.28's SQLite schema, so a
+Memos database file opens and serves unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from memos_core import Config
+from memos_core.store import Driver
+
+from .schema import LATEST
+
+__version__ = "0.1.0"
+
+
+class _Database(databases.Database):
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 - extends the class-level registry of databases
+        **databases.Database.SUPPORTED_BACKENDS,
+        "sqlite+memos": "memos_driver_sqlite.backend:PooledSQLiteBackend",
+    }
+
+
+class SQLiteDriver(Driver):
+    name = "sqlite"
+    serialize_writes = True
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.path = self.database_path(config)
+
+    @staticmethod
+    def database_path(config: Config) -> Path:
+        if config.dsn:
+            dsn = config.dsn.removeprefix("file:").split("?", 1)[0]
+            return Path(dsn).resolve()
+        name = "memos_demo.db" if config.demo else "memos_prod.db"
+        return config.data_dir / name
+
+    def database(self) -> databases.Database:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return _Database(f"sqlite+memos:///{self.path}")
+
+    async def table_exists(self, store, name: str) -> bool:
+        q = sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name").bindparams(name=name)
+        return await store.fetch_val(q) is not None
+
+    def schema_statements(self) -> list[str]:
+        return [s.strip() for s in LATEST.split(";") if s.strip()]
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite_dialect.insert(table)
+
+    def upsert(self, table: sa.Table, values: dict, keys: list[str], update: list[str]) -> Any:
+        stmt = sqlite_dialect.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+
+    def json_text(self, column: Any, *path: str) -> Any:
+        return sa.func.json_extract(column, "$." + ".".join(path))

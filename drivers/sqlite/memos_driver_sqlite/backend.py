@@ -1,0 +1,98 @@
+"""A pooled SQLite backend for ``databases``.
+
+``databases``' own SQLite backend opens a new aiosqlite connection (a new thread and a new file
+handle) for every acquire, has no hook to set pragmas, and starts transactions with a deferred
+``BEGIN`` (which fails at once with "database is locked" when two read-then-write transactions
+race). This backend keeps idle connections for reuse, sets the pragmas on every new connection,
+registers the SQL functions Memos' SQLite dialect uses, and begins root transactions with
+``BEGIN IMMEDIATE`` so a writer waits for the lock (busy timeout) instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import typing
+
+import aiosqlite
+from databases.backends import sqlite as base
+from databases.core import DatabaseURL
+
+BUSY_TIMEOUT_MS = 10_000
+PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    f"busy_timeout={BUSY_TIMEOUT_MS}",
+    "foreign_keys=OFF",  # as upstream Memos: foreign keys are not enforced on SQLite
+)
+MAX_IDLE = 8
+
+
+def _unicode_lower(value: typing.Any) -> typing.Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class MemosConnection(sqlite3.Connection):
+    """A sqlite3 connection configured for Memos on open."""
+
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        kwargs.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+        super().__init__(*args, **kwargs)
+        for pragma in PRAGMAS:
+            self.execute("PRAGMA " + pragma)
+        # Upstream registers this for case-insensitive content matching (SPEC §7.2).
+        self.create_function("memos_unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+class PooledSQLitePool(base.SQLitePool):
+    def __init__(self, url: DatabaseURL, **options: typing.Any) -> None:
+        options.setdefault("factory", MemosConnection)
+        super().__init__(url, **options)
+        self._idle: list[aiosqlite.Connection] = []
+
+    async def acquire(self) -> aiosqlite.Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn._running and conn._connection is not None:
+                return conn
+        return await super().acquire()
+
+    async def release(self, connection: aiosqlite.Connection) -> None:
+        if connection.in_transaction:  # a failed request left a transaction open: do not reuse it
+            await connection.rollback()
+        if len(self._idle) < MAX_IDLE:
+            self._idle.append(connection)
+        else:
+            await super().release(connection)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await super().release(conn)
+
+
+class ImmediateTransaction(base.SQLiteTransaction):
+    async def start(self, is_root: bool, extra_options: dict[typing.Any, typing.Any]) -> None:
+        if not is_root:
+            await super().start(is_root, extra_options)
+            return
+        self._is_root = True
+        async with self._connection._connection.execute("BEGIN IMMEDIATE") as cursor:
+            await cursor.close()
+
+
+class PooledSQLiteConnection(base.SQLiteConnection):
+    def transaction(self) -> ImmediateTransaction:
+        return ImmediateTransaction(self)
+
+
+class PooledSQLiteBackend(base.SQLiteBackend):
+    def __init__(self, database_url: typing.Any, **options: typing.Any) -> None:
+        super().__init__(database_url, **options)
+        self._pool = PooledSQLitePool(self._database_url, **self._options)
+
+    async def disconnect(self) -> None:
+        await self._pool.close()
+        await super().disconnect()
+
+    def connection(self) -> PooledSQLiteConnection:
+        return PooledSQLiteConnection(self._pool, self._dialect)

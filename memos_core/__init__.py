@@ -1,0 +1,31 @@
+"""memos-py core: the public API that plugins and embedding applications use.
+
+Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper modules' internals.
+"""
+
+from .auth import Principal
+from .config import Config
+from .context import CONTEXT, Context, Event, context_of, viewer_of
+from .errors import ApiError, Code
+from .hookspecs import HOOKSPEC_VERSION, hookimpl
+from .store import Driver, Store, tables
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONTEXT",
+    "HOOKSPEC_VERSION",
+    "ApiError",
+    "Code",
+    "Config",
+    "Context",
+    "Driver",
+    "Event",
+    "Principal",
+    "Store",
+    "__version__",
+    "context_of",
+    "hookimpl",
+    "tables",
+    "viewer_of",
+]

@@ -1,0 +1,25 @@
+"""The ``/api/v1`` sub-application: the Memos v0.28 REST surface.
+
+Each resource module declares ``routes`` (an :class:`aiohttp.web.RouteTableDef`) whose route
+names are the RPC names (``"MemoService.GetMemo"``); :mod:`memos_core.auth.acl` uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from aiohttp import web
+
+from ...auth.middleware import auth_middleware
+from ...errors import error_middleware
+
+#: Resource modules, in routing order (more specific paths first where they overlap).
+MODULES = ("auth", "instance", "users", "memos", "plugins")
+
+
+def create_api_app() -> web.Application:
+    api = web.Application(middlewares=[error_middleware, auth_middleware])
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        api.router.add_routes(module.routes)
+    return api

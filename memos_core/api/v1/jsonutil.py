@@ -1,0 +1,210 @@
+"""The Memos REST gateway conventions (SPEC §3): times, page tokens, masks, bodies, names."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from ...errors import invalid
+
+UID_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,34}[a-zA-Z0-9])?$")
+
+
+# -- times ---------------------------------------------------------------------------------------
+def format_time(ts: int | None) -> str:
+    """Unix seconds -> RFC 3339 UTC with ``Z`` (what protojson emits for a Timestamp)."""
+    return dt.datetime.fromtimestamp(int(ts or 0), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any) -> int:
+    """RFC 3339 (any offset, optional fraction) -> unix seconds. Raises ValueError."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict):  # {"seconds": ..., "nanos": ...}
+        return int(value.get("seconds", 0))
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"invalid timestamp {value!r}")
+    text = value.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Python 3.11 accepts up to 6 fractional digits; protojson may send 9.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return int(parsed.timestamp())
+
+
+def time_field(body: dict, *keys: str) -> int | None:
+    """Read an optional timestamp field given in camelCase or snake_case; 400 when malformed."""
+    for key in keys:
+        if key in body and body[key] not in (None, ""):
+            try:
+                return parse_time(body[key])
+            except (ValueError, OverflowError, OSError):
+                raise invalid(f"invalid {key}: {body[key]!r}") from None
+    return None
+
+
+# -- page tokens (base64 of protobuf PageToken{int32 limit = 1; int32 offset = 2}) ---------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def encode_page_token(limit: int, offset: int) -> str:
+    raw = b""
+    if limit:
+        raw += b"\x08" + _varint(limit)
+    if offset:
+        raw += b"\x10" + _varint(offset)
+    return base64.b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[int, int]:
+    """Return ``(limit, offset)``; 400 for anything that is not a Memos page token."""
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=False)
+        fields = {1: 0, 2: 0}
+        i = 0
+        while i < len(raw):
+            key = raw[i]
+            i += 1
+            field, wire = key >> 3, key & 7
+            if wire != 0 or field not in fields:
+                raise ValueError
+            value = shift = 0
+            while True:
+                b = raw[i]
+                i += 1
+                value |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            if value >= 1 << 63:
+                value -= 1 << 64
+            fields[field] = value
+    except (ValueError, IndexError):
+        raise invalid(f"invalid page token: {token}") from None
+    limit, offset = fields[1], fields[2]
+    if limit < 0 or offset < 0:
+        raise invalid(f"invalid page token: {token}")
+    return limit, offset
+
+
+# -- request pieces ------------------------------------------------------------------------------
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object body; an empty body is ``{}``; anything else is a 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise invalid(f"invalid JSON body: {e}") from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    return body
+
+
+def query_param(request: web.Request, *names: str, default: str | None = None) -> str | None:
+    """A query parameter accepted in camelCase or snake_case."""
+    for name in names:
+        if name in request.query:
+            return request.query[name]
+    return default
+
+
+def int_param(request: web.Request, *names: str, default: int = 0) -> int:
+    value = query_param(request, *names)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise invalid(f"invalid {names[0]}: {value!r}") from None
+
+
+def bool_param(request: web.Request, *names: str, default: bool = False) -> bool:
+    value = query_param(request, *names)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise invalid(f"invalid {names[0]}: {value!r}")
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def update_mask(request: web.Request, body: dict[str, Any] | None = None) -> list[str] | None:
+    """The ``updateMask`` paths, from the query (``?updateMask=a,b``) or a body field.
+
+    Returns ``None`` when no mask was sent. camelCase paths are normalised to snake_case, as the
+    gateway's field-mask parsing does for the JSON form.
+    """
+    raw = query_param(request, "updateMask", "update_mask")
+    if raw is None and body is not None:
+        raw = body.get("updateMask", body.get("update_mask"))
+        if isinstance(raw, dict):
+            raw = raw.get("paths", [])
+        if isinstance(raw, list):
+            raw = ",".join(str(p) for p in raw)
+    if raw is None:
+        return None
+    return [snake(p.strip()) for p in str(raw).split(",") if p.strip()]
+
+
+def enum_value(value: Any, allowed: dict[int, str], field: str, *, default: str | None = None) -> str | None:
+    """Enums arrive as strings or numbers; ``*_UNSPECIFIED`` and 0 mean ``default``."""
+    if value is None or value == "" or value == 0:
+        return default
+    if isinstance(value, bool):
+        raise invalid(f"invalid {field}: {value!r}")
+    if isinstance(value, int):
+        if value not in allowed:
+            raise invalid(f"invalid {field}: {value!r}")
+        return allowed[value]
+    if isinstance(value, str):
+        if value.endswith("_UNSPECIFIED"):
+            return default
+        if value in allowed.values():
+            return value
+    raise invalid(f"invalid {field}: {value!r}")
+
+
+def parse_name(name: str, prefix: str, *, uid: bool = True) -> str:
+    """``memos/abc`` -> ``abc``; 400 for a wrong prefix, extra segments or (``uid``) a bad id."""
+    if not isinstance(name, str) or not name.startswith(prefix + "/"):
+        raise invalid(f"invalid resource name: {name!r}")
+    ident = name[len(prefix) + 1 :]
+    if not ident or "/" in ident or (uid and not UID_RE.match(ident)):
+        raise invalid(f"invalid resource name: {name!r}")
+    return ident
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        content_type="application/json",
+    )

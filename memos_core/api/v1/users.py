@@ -1,0 +1,5 @@
+"""Placeholder: routes of this resource are being written."""
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,66 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from .api.v1 import create_api_app
+from .config import Config
+from .context import CONTEXT, Context
+from .plugins import Plugins, load_plugins
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024 * 1024  # request bodies are capped at 256 MiB (SPEC §2)
+
+
+@web.middleware
+async def connection_middleware(request: web.Request, handler):
+    """Hold one database connection for the whole request (ARCHITECTURE §5: never a new one per query)."""
+    async with request.config_dict[CONTEXT].store.connection():
+        return await handler(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="Service ready.")
+
+
+def create_app(config: Config | None = None, *, plugins: Plugins | None = None, extra_plugins: Iterable[Any] = ()):
+    """Build the aiohttp application: load plugins, wire the store, mount the API."""
+    config = config or Config.from_env()
+    plugins = plugins or load_plugins(config, extra=extra_plugins)
+    store = Store(plugins.driver)
+    ctx = Context(config=config, plugins=plugins, store=store)
+
+    app = web.Application(middlewares=[connection_middleware], client_max_size=MAX_BODY)
+    ctx.app = app
+    app[CONTEXT] = ctx
+    app.cleanup_ctx.append(_store_ctx)
+    for cleanup in plugins.pm.hook.memos_cleanup_ctx(app=app):
+        if cleanup is not None:
+            app.cleanup_ctx.append(cleanup)
+
+    app.router.add_get("/healthz", healthz)
+    app.add_subapp("/api/v1", create_api_app())
+    plugins.pm.hook.memos_register_routes(app=app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    await ctx.store.connect()
+    try:
+        await ctx.store.migrate(demo=ctx.config.demo)
+        async with ctx.store.connection():
+            basic = await ctx.store.get_basic()
+        ctx.secret = "usememos" if ctx.config.demo else basic["secretKey"]
+    except BaseException:
+        await ctx.store.disconnect()
+        raise
+    yield
+    await ctx.store.disconnect()

@@ -1,0 +1,35 @@
+"""Authentication: who is calling (a :class:`Principal`), and the route access list."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from ..store.users import User
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    ``method`` is how they authenticated: ``"access_token"`` (a session JWT), ``"pat"`` (personal
+    access token) or a plugin's own name. ``token_id`` identifies the credential where it has one.
+    """
+
+    user: User
+    method: str
+    token_id: str = ""
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+
+PRINCIPAL = web.RequestKey("memos_principal", Principal)
+
+__all__ = ["PRINCIPAL", "Principal"]

@@ -1,0 +1,76 @@
+"""The core's default auth plugin: bearer access JWTs and personal access tokens.
+
+Registered through the ``memos.plugins`` entry point ``core-auth`` like any third-party plugin.
+Password sign-in is its auth provider.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from ..context import CONTEXT
+from ..errors import unauthenticated
+from ..hookspecs import hookimpl
+from ..store import settings as settings_store
+from ..store import users as users_store
+from . import Principal, tokens
+
+PAT_SETTING = "PERSONAL_ACCESS_TOKENS"
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (exactly two fields, scheme case-insensitive)."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise unauthenticated("invalid authorization header")
+    return parts[1]
+
+
+async def principal_for_token(ctx, token: str) -> Principal:
+    """Resolve a bearer token (access JWT or PAT) to a principal, or raise UNAUTHENTICATED."""
+    store = ctx.store
+    if token.startswith(tokens.PAT_PREFIX):
+        digest = tokens.hash_personal_access_token(token)
+        now = int(time.time())
+        for user_id, value in await settings_store.find_user_settings_containing(store, PAT_SETTING, digest):
+            for entry in value.get("tokens", []):
+                if entry.get("tokenHash") != digest:
+                    continue
+                expires = _epoch(entry.get("expiresAt"))
+                if expires and expires < now:
+                    raise unauthenticated("personal access token expired")
+                user = await users_store.get_user(store, id=user_id)
+                if user is None or user.is_archived:
+                    raise unauthenticated("user not found")
+                return Principal(user=user, method="pat", token_id=entry.get("tokenId", ""))
+        raise unauthenticated("invalid personal access token")
+    claims = tokens.verify(ctx.secret, token, kind="access")
+    user = await users_store.get_user(store, id=claims["user_id"])
+    if user is None or user.is_archived:
+        raise unauthenticated("user not found")
+    return Principal(user=user, method="access_token")
+
+
+def _epoch(value) -> int:
+    """PAT times are stored as protojson timestamps (RFC 3339 strings)."""
+    from ..api.v1.jsonutil import parse_time
+
+    if not value:
+        return 0
+    try:
+        return parse_time(value)
+    except ValueError:
+        return 0
+
+
+@hookimpl(trylast=True)
+async def memos_authenticate(app: web.Application, request: web.Request):
+    token = bearer_token(request)
+    if token is None:
+        return None
+    return await principal_for_token(app[CONTEXT], token)

@@ -1,0 +1,94 @@
+"""Access and refresh JWTs (SPEC §4.3-4.4) and personal access tokens (SPEC §4.5)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from ..errors import unauthenticated
+
+ISSUER = "memos"
+KEY_ID = "v1"
+ACCESS_AUDIENCE = "user.access-token"
+REFRESH_AUDIENCE = "user.refresh-token"
+ACCESS_TTL = 15 * 60
+REFRESH_TTL = 30 * 24 * 3600
+PAT_PREFIX = "memos_pat_"
+_PAT_ALPHABET = string.digits + string.ascii_letters
+
+
+def issue_access_token(secret: str, *, user_id: int, username: str, role: str, status: str) -> tuple[str, int]:
+    now = int(time.time())
+    exp = now + ACCESS_TTL
+    claims = {
+        "type": "access",
+        "role": role,
+        "status": status,
+        "username": username,
+        "iss": ISSUER,
+        "aud": [ACCESS_AUDIENCE],
+        "sub": str(user_id),
+        "iat": now,
+        "exp": exp,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), exp
+
+
+def issue_refresh_token(secret: str, *, user_id: int, token_id: str | None = None) -> tuple[str, str, int]:
+    """Return ``(jwt, token_id, expires_at)``."""
+    now = int(time.time())
+    tid = token_id or str(uuid.uuid4())
+    exp = now + REFRESH_TTL
+    claims = {
+        "type": "refresh",
+        "tid": tid,
+        "iss": ISSUER,
+        "aud": [REFRESH_AUDIENCE],
+        "sub": str(user_id),
+        "iat": now,
+        "exp": exp,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), tid, exp
+
+
+def verify(secret: str, token: str, *, kind: str) -> dict[str, Any]:
+    """Check signature, alg, kid, issuer, audience, expiry and type; raise UNAUTHENTICATED otherwise."""
+    audience = ACCESS_AUDIENCE if kind == "access" else REFRESH_AUDIENCE
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("kid") != KEY_ID:
+            raise jwt.InvalidTokenError("unexpected kid")
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=audience,
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthenticated("token expired") from None
+    except jwt.InvalidTokenError:
+        raise unauthenticated("invalid token") from None
+    if claims.get("type") != kind:
+        raise unauthenticated("invalid token type")
+    try:
+        claims["user_id"] = int(claims["sub"])
+    except (TypeError, ValueError):
+        raise unauthenticated("invalid token subject") from None
+    return claims
+
+
+def new_personal_access_token() -> str:
+    return PAT_PREFIX + "".join(secrets.choice(_PAT_ALPHABET) for _ in range(32))
+
+
+def hash_personal_access_token(token: str) -> str:
+    """Lowercase hex SHA-256 of the whole token, prefix included (what Memos stores)."""
+    return hashlib.sha256(token.encode()).hexdigest()

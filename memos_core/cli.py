@@ -1,0 +1,96 @@
+"""The ``memos`` command: ``memos serve``, ``memos plugins``, ``memos version``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__
+from .config import Config
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {
+        "port": args.port,
+        "addr": args.addr,
+        "data": args.data,
+        "driver": args.driver,
+        "dsn": args.dsn,
+        "mode": args.mode,
+        "instance_url": args.instance_url.rstrip("/") if args.instance_url else None,
+        "unix_sock": args.unix_sock,
+    }
+    if args.demo:
+        overrides["mode"] = "demo"
+    return Config.from_env(**overrides)
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, help="TCP port (MEMOS_PORT, default 5230)")
+    p.add_argument("--addr", help="bind address; empty means all interfaces (MEMOS_ADDR)")
+    p.add_argument("--data", help="data directory (MEMOS_DATA, default .)")
+    p.add_argument("--driver", help="database driver: sqlite, postgres or mysql (MEMOS_DRIVER)")
+    p.add_argument("--dsn", help="database DSN (MEMOS_DSN); for sqlite, a file path")
+    p.add_argument("--mode", choices=["prod", "demo", "dev"], help="MEMOS_MODE (default prod)")
+    p.add_argument("--demo", action="store_true", default=None, help="demo mode (MEMOS_DEMO)")
+    p.add_argument("--instance-url", help="public URL of this instance (MEMOS_INSTANCE_URL)")
+    p.add_argument("--unix-sock", help="serve on a unix socket instead of TCP (MEMOS_UNIX_SOCK)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memos", description="memos-py: a Memos-compatible note server")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server")
+    _add_config_flags(serve)
+    plugins = sub.add_parser("plugins", help="list the driver and plugins that would be loaded")
+    _add_config_flags(plugins)
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+
+    if args.command == "version":
+        print(__version__)
+        return 0
+    if args.command == "plugins":
+        from .plugins import load_plugins
+
+        infos = load_plugins(_config(args)).infos
+        if args.json:
+            print(json.dumps([i.to_json() for i in infos], indent=2))
+        else:
+            for i in infos:
+                kind = "driver" if i.group.endswith("drivers") else "plugin"
+                print(f"{kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
+        return 0
+    if args.command == "serve":
+        return _serve(_config(args))
+    parser.print_help()
+    return 2
+
+
+def _serve(config: Config) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+    from .plugins import PluginError
+    from .store import SchemaError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(config)
+        if config.unix_sock:
+            web.run_app(app, path=config.unix_sock, print=None)
+        else:
+            host = config.addr or None
+            print(f"memos-py {__version__} serving on http://{config.addr or 'localhost'}:{config.port}", flush=True)
+            web.run_app(app, host=host, port=config.port, print=None)
+    except (PluginError, SchemaError, ValueError) as e:
+        print(f"memos: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

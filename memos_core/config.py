@@ -1,0 +1,73 @@
+"""Process configuration: ``memos serve`` flags and ``MEMOS_*`` environment variables (SPEC §1.1).
+
+An explicitly set flag beats the environment, and the environment beats the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+DRIVERS = ("sqlite", "mysql", "postgres")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    port: int = 5230
+    addr: str = ""
+    data: str = ""
+    driver: str = "sqlite"
+    dsn: str = ""
+    mode: str = "prod"  # "prod" | "demo" | "dev"; demo uses memos_demo.db and the secret "usememos"
+    instance_url: str = ""
+    unix_sock: str = ""
+    allow_private_webhooks: bool = False
+    plugins: tuple[str, ...] | None = None  # MEMOS_PLUGINS allowlist (None = every installed plugin)
+    disable_plugins: tuple[str, ...] = ()  # MEMOS_DISABLE_PLUGINS blocklist
+    trace_plugins: bool = False  # MEMOS_TRACE_PLUGINS=1 logs every hook call
+    version: str = "0.28.0"
+
+    @property
+    def demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data or ".").resolve()
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Config:
+        """Read ``MEMOS_*`` variables; ``overrides`` (explicit flags) win over them."""
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"MEMOS_{name}", default)
+
+        def flag(name: str) -> bool:
+            return get(name).strip().lower() in ("1", "true", "yes", "on")
+
+        def names(name: str) -> tuple[str, ...]:
+            return tuple(n.strip() for n in get(name).split(",") if n.strip())
+
+        mode = get("MODE", "prod") or "prod"
+        if flag("DEMO"):
+            mode = "demo"
+        values: dict = {
+            "port": int(get("PORT", "5230") or 5230),
+            "addr": get("ADDR"),
+            "data": get("DATA"),
+            "driver": get("DRIVER", "sqlite") or "sqlite",
+            "dsn": get("DSN"),
+            "mode": mode,
+            "instance_url": get("INSTANCE_URL").rstrip("/"),
+            "unix_sock": get("UNIX_SOCK"),
+            "allow_private_webhooks": flag("ALLOW_PRIVATE_WEBHOOKS"),
+            "plugins": names("PLUGINS") if "MEMOS_PLUGINS" in env else None,
+            "disable_plugins": names("DISABLE_PLUGINS"),
+            "trace_plugins": flag("TRACE_PLUGINS"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["mode"] not in ("prod", "demo", "dev"):
+            raise ValueError(f"unknown mode {values['mode']!r}: expected prod, demo or dev")
+        return cls(**values)

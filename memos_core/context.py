@@ -1,0 +1,81 @@
+"""The per-application context: what handlers and services need, held under one app key."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .config import Config
+from .plugins import Plugins, call_all, call_first
+from .store import Store
+
+if TYPE_CHECKING:
+    from .auth import Principal
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something that happened, announced through ``memos_on_event`` after it was committed.
+
+    ``name`` is a webhook activity type (``memos.memo.created`` ...). ``resource`` is the API JSON
+    of the affected resource as the actor saw it; ``actor`` the user who caused it (or ``None``).
+    """
+
+    name: str
+    resource: dict[str, Any]
+    actor: Any = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    time: float = dataclasses.field(default_factory=time.time)
+
+
+@dataclasses.dataclass
+class Context:
+    config: Config
+    plugins: Plugins
+    store: Store
+    app: web.Application | None = None
+    secret: str = ""  # the instance's JWT key, read from the BASIC setting at start-up
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.pm.hook
+
+    async def emit(self, event: Event) -> None:
+        """Fan an event out to plugins; a failing plugin is logged, never the caller's problem."""
+        for impl in self.plugins.pm.hook.memos_on_event.get_hookimpls():
+            try:
+                await call_all(_single(impl), app=self.app, event=event)
+            except Exception:
+                log.exception("plugin %s failed on event %s", impl.plugin_name, event.name)
+
+    async def first(self, hook_name: str, **kwargs: Any) -> Any:
+        return await call_first(getattr(self.plugins.pm.hook, hook_name), **kwargs)
+
+    async def all(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        return await call_all(getattr(self.plugins.pm.hook, hook_name), **kwargs)
+
+
+def _single(impl):
+    def call(**kwargs):
+        return [impl.function(**{k: kwargs[k] for k in impl.argnames})]
+
+    return call
+
+
+CONTEXT = web.AppKey("memos_context", Context)
+
+
+def context_of(request: web.Request) -> Context:
+    return request.config_dict[CONTEXT]
+
+
+def viewer_of(request: web.Request) -> Principal | None:
+    from .auth import PRINCIPAL
+
+    return request.get(PRINCIPAL)

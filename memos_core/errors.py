@@ -1,0 +1,117 @@
+"""The Memos error shape: gRPC status codes carried over HTTP as ``{"code","message","details"}``."""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class Code(enum.IntEnum):
+    """gRPC status codes; the value is what clients see in ``code``."""
+
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS = {
+    Code.CANCELLED: 499,
+    Code.UNKNOWN: 500,
+    Code.INVALID_ARGUMENT: 400,
+    Code.DEADLINE_EXCEEDED: 504,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PERMISSION_DENIED: 403,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.FAILED_PRECONDITION: 400,
+    Code.ABORTED: 409,
+    Code.OUT_OF_RANGE: 400,
+    Code.UNIMPLEMENTED: 501,
+    Code.INTERNAL: 500,
+    Code.DATA_LOSS: 500,
+    Code.UNAUTHENTICATED: 401,
+    Code.UNAVAILABLE: 503,
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere below a handler; the error middleware turns it into the Memos error body."""
+
+    def __init__(self, code: Code, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(Code.INVALID_ARGUMENT, message)
+
+
+def not_found(message: str = "not found") -> ApiError:
+    return ApiError(Code.NOT_FOUND, message)
+
+
+def denied(message: str = "permission denied") -> ApiError:
+    return ApiError(Code.PERMISSION_DENIED, message)
+
+
+def unauthenticated(message: str = "user not authenticated") -> ApiError:
+    return ApiError(Code.UNAUTHENTICATED, message)
+
+
+def already_exists(message: str) -> ApiError:
+    return ApiError(Code.ALREADY_EXISTS, message)
+
+
+def error_response(code: Code, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps({"code": int(code), "message": message, "details": []})
+    resp = web.Response(status=code.http_status, text=body, content_type="application/json")
+    if code is Code.UNAUTHENTICATED:
+        resp.headers["WWW-Authenticate"] = message
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    """Every failure under ``/api/v1`` answers in the Memos error shape, never an HTML page."""
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.code, e.message, e.headers)
+    except web.HTTPNotFound:
+        return error_response(Code.NOT_FOUND, "Not Found")
+    except web.HTTPMethodNotAllowed:
+        # grpc-gateway answers an unknown method on a known path with code 12 and HTTP 501.
+        return error_response(Code.UNIMPLEMENTED, "Method Not Allowed")
+    except web.HTTPRequestEntityTooLarge as e:
+        return error_response(Code.RESOURCE_EXHAUSTED, e.text or "request body too large")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(Code.INTERNAL, "internal error")

@@ -1,0 +1,190 @@
+"""The plugin manager: stevedore finds and loads entry points, pluggy calls their hooks.
+
+Two entry-point groups:
+
+* ``memos.drivers``: exactly one is loaded, the one named by ``MEMOS_DRIVER``. Its object is a
+  :class:`memos_core.store.Driver` subclass, instantiated with the :class:`~memos_core.Config`.
+* ``memos.plugins``: every installed one (narrowed by ``MEMOS_PLUGINS`` / ``MEMOS_DISABLE_PLUGINS``).
+  A module is registered as it is; a class is instantiated without arguments.
+
+Both end up registered with one :class:`pluggy.PluginManager`, so a driver may implement hooks too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+import stevedore
+from stevedore.exception import NoMatches
+
+from . import hookspecs
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+PLUGINS_GROUP = "memos.plugins"
+DRIVERS_GROUP = "memos.drivers"
+CORE_DISTRIBUTION = "memos-server"
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or does not fit the hook contract; start-up stops."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    group: str
+    hooks: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "kind": "driver" if self.group == DRIVERS_GROUP else "plugin",
+            "hooks": list(self.hooks),
+        }
+
+
+@dataclasses.dataclass
+class Plugins:
+    """What start-up loaded: the pluggy manager, the chosen driver and a description of each."""
+
+    pm: pluggy.PluginManager
+    driver: Any
+    infos: list[PluginInfo]
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+
+def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown", "unknown"
+    return dist.metadata["Name"], dist.version
+
+
+def _as_plugin(obj: Any) -> Any:
+    return obj() if inspect.isclass(obj) else obj
+
+
+def new_plugin_manager(config: Config | None = None) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("memos")
+    pm.add_hookspecs(hookspecs)
+    if config is not None and config.trace_plugins:
+        trace = logging.getLogger("memos.plugins.trace")
+
+        def before(hook_name, hook_impls, kwargs):
+            trace.info("hook %s -> %s", hook_name, [i.plugin_name for i in hook_impls])
+
+        def after(outcome, hook_name, hook_impls, kwargs):
+            trace.info("hook %s done", hook_name)
+
+        pm.add_hookcall_monitoring(before, after)
+    return pm
+
+
+def _selected_plugin_names(config: Config) -> list[str]:
+    """Apply the allow/deny lists. Core plugins (memos-server's own) ignore the allowlist."""
+    names = []
+    for ep in importlib.metadata.entry_points(group=PLUGINS_GROUP):
+        if ep.name in config.disable_plugins:
+            continue
+        is_core = _dist_of(ep)[0] == CORE_DISTRIBUTION
+        if config.plugins is not None and not is_core and ep.name not in config.plugins:
+            continue
+        names.append(ep.name)
+    return names
+
+
+def load_plugins(config: Config, extra: Iterable[Any] = ()) -> Plugins:
+    """Load the driver and the plugins, register them, and verify every hook implementation.
+
+    ``extra`` objects are registered too (tests and embedding applications use it to add a plugin
+    without installing a package).
+    """
+    pm = new_plugin_manager(config)
+    infos: list[PluginInfo] = []
+
+    def failed(_manager, ep, err):
+        dist, version = _dist_of(ep)
+        raise PluginError(f"plugin {ep.name!r} from distribution {dist} {version} failed to load: {err!r}") from err
+
+    try:
+        driver_mgr = stevedore.DriverManager(
+            namespace=DRIVERS_GROUP,
+            name=config.driver,
+            invoke_on_load=True,
+            invoke_args=(config,),
+            on_load_failure_callback=failed,
+        )
+    except NoMatches:
+        available = sorted(ep.name for ep in importlib.metadata.entry_points(group=DRIVERS_GROUP))
+        raise PluginError(
+            f"no database driver named {config.driver!r} is installed (installed: {', '.join(available) or 'none'}); "
+            f"install memos-driver-{config.driver}"
+        ) from None
+    driver_ext = driver_mgr.extensions[0]
+    driver = driver_ext.obj
+    _register(pm, driver, driver_ext.name, driver_ext.entry_point, DRIVERS_GROUP, infos)
+
+    names = _selected_plugin_names(config)
+    if names:
+        mgr = stevedore.NamedExtensionManager(
+            namespace=PLUGINS_GROUP,
+            names=names,
+            name_order=True,
+            on_load_failure_callback=failed,
+        )
+        for ext in mgr:
+            _register(pm, _as_plugin(ext.plugin), ext.name, ext.entry_point, PLUGINS_GROUP, infos)
+
+    for obj in extra:
+        name = getattr(obj, "__name__", None) or type(obj).__name__
+        pm.register(obj, name=name)
+        infos.append(PluginInfo(name, "(registered in process)", "", PLUGINS_GROUP, _hooks_of(pm, obj)))
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise PluginError(f"plugin {e.plugin!r} implements a hook that does not exist: {e}") from e
+    return Plugins(pm=pm, driver=driver, infos=infos)
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: Any) -> tuple[str, ...]:
+    return tuple(sorted(h.name for h in (pm.get_hookcallers(plugin) or [])))
+
+
+def _register(pm, plugin, name, ep, group, infos) -> None:
+    dist, version = _dist_of(ep)
+    try:
+        pm.register(plugin, name=f"{group}:{name}")
+    except (pluggy.PluginValidationError, ValueError) as e:
+        raise PluginError(f"plugin {name!r} from distribution {dist} {version} is invalid: {e}") from e
+    infos.append(PluginInfo(name, dist, version, group, _hooks_of(pm, plugin)))
+
+
+async def resolve(value: Any) -> Any:
+    """Await ``value`` if a hook implementation returned an awaitable."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def call_all(hook, **kwargs) -> list[Any]:
+    """Call a fan-out hook and await every result that needs it."""
+    return [await resolve(r) for r in hook(**kwargs)]
+
+
+async def call_first(hook, **kwargs) -> Any:
+    """Call a first-result hook and await its result if needed."""
+    return await resolve(hook(**kwargs))

@@ -1,0 +1,149 @@
+"""The store: one ``databases.Database`` behind a small façade that counts statements, holds the
+write lock where the driver needs one, and creates or checks the schema at start-up.
+
+Queries live in the modules of this package, one per resource, as functions taking the
+:class:`Store`; they use the Core tables of :mod:`memos_core.store.tables`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import tables
+from .driver import Driver
+
+log = logging.getLogger(__name__)
+
+#: The Memos schema this code reads and writes (upstream v0.28.0's latest migration).
+SCHEMA_VERSION = "0.28.1"
+#: Oldest schema upstream itself could still upgrade (SPEC §12.3).
+OLDEST_UPGRADABLE = "0.22.0"
+
+_in_write_tx: contextvars.ContextVar[bool] = contextvars.ContextVar("memos_in_write_tx", default=False)
+
+
+class SchemaError(RuntimeError):
+    """The database's schema version cannot be served by this build."""
+
+
+def parse_version(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in v.strip().split("."))
+    except ValueError:
+        return ()
+
+
+class Store:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.db = driver.database()
+        self.dialect = driver.name
+        self.statements = 0  # statements run since start; benchmarks read it
+        self._write_lock = asyncio.Lock() if driver.serialize_writes else None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def connect(self) -> None:
+        await self.db.connect()
+
+    async def disconnect(self) -> None:
+        await self.db.disconnect()
+
+    def connection(self):
+        """Hold one connection for the current task (the request middleware does this)."""
+        return self.db.connection()
+
+    # -- statements --------------------------------------------------------------------------
+    async def fetch_all(self, query: Any, values: dict | None = None) -> list[Any]:
+        self.statements += 1
+        return await self.db.fetch_all(query, values)
+
+    async def fetch_one(self, query: Any, values: dict | None = None) -> Any:
+        self.statements += 1
+        return await self.db.fetch_one(query, values)
+
+    async def fetch_val(self, query: Any, values: dict | None = None) -> Any:
+        self.statements += 1
+        return await self.db.fetch_val(query, values)
+
+    async def execute(self, query: Any, values: dict | None = None) -> Any:
+        self.statements += 1
+        return await self.db.execute(query, values)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A write transaction. Nested calls join the outer one (as a savepoint)."""
+        if self._write_lock is None or _in_write_tx.get():
+            async with self.db.transaction():
+                yield
+            return
+        async with self._write_lock:
+            token = _in_write_tx.set(True)
+            try:
+                async with self.db.transaction():
+                    yield
+            finally:
+                _in_write_tx.reset(token)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return self.driver.is_unique_violation(exc)
+
+    # -- schema ------------------------------------------------------------------------------
+    async def migrate(self, *, demo: bool = False) -> None:
+        """Create the schema on a new database, or check an existing one (SPEC §12.3)."""
+        async with self.connection():
+            if not await self.driver.table_exists(self, "memo"):
+                async with self.transaction():
+                    await self.driver.execute_ddl(self, self.driver.schema_statements())
+                    await self._write_basic({"schemaVersion": SCHEMA_VERSION})
+                log.info("created a new Memos %s schema", SCHEMA_VERSION)
+            else:
+                basic = await self.get_basic()
+                current = basic.get("schemaVersion", "")
+                cur = parse_version(current)
+                if not cur or cur < parse_version(OLDEST_UPGRADABLE):
+                    raise SchemaError(
+                        f"the database has schema version {current or '(none)'}, too old to upgrade: "
+                        "upgrade it with Memos v0.25.3 first, then with Memos v0.28"
+                    )
+                if cur > parse_version(SCHEMA_VERSION):
+                    raise SchemaError(
+                        f"the database has schema version {current}, newer than {SCHEMA_VERSION} which "
+                        "this memos-py serves: cannot downgrade; run a newer memos-py"
+                    )
+                if cur < parse_version(SCHEMA_VERSION):
+                    steps = self.driver.migration_statements(current)
+                    if steps is None:
+                        raise SchemaError(
+                            f"the database has schema version {current}; memos-py serves {SCHEMA_VERSION} "
+                            "and cannot upgrade from there: open it once with Memos v0.28 to upgrade it"
+                        )
+                    async with self.transaction():
+                        await self.driver.execute_ddl(self, steps)
+                        await self._write_basic({**basic, "schemaVersion": SCHEMA_VERSION})
+            basic = await self.get_basic()
+            if not basic.get("secretKey"):
+                await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
+
+    async def get_basic(self) -> dict[str, Any]:
+        t = tables.system_setting
+        raw = await self.fetch_val(sa.select(t.c.value).where(t.c.name == "BASIC"))
+        return json.loads(raw) if raw else {}
+
+    async def _write_basic(self, value: dict[str, Any]) -> None:
+        t = tables.system_setting
+        stmt = self.driver.upsert(
+            t, {"name": "BASIC", "value": json.dumps(value), "description": ""}, ["name"], ["value"]
+        )
+        await self.execute(stmt)
+
+
+__all__ = ["SCHEMA_VERSION", "Driver", "SchemaError", "Store", "tables"]

@@ -1,0 +1,67 @@
+"""The contract a database driver package implements (entry point group ``memos.drivers``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+
+from ..config import Config
+
+
+class Driver:
+    """Base class for drivers: what differs per database.
+
+    A driver is also registered with the plugin manager, so it may implement hooks.
+    """
+
+    #: ``MEMOS_DRIVER`` value and SQLAlchemy dialect name.
+    name: str = ""
+    #: Serialise write transactions in-process (SQLite has one writer; see ARCHITECTURE §5).
+    serialize_writes: bool = False
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def database(self) -> databases.Database:  # pragma: no cover - abstract
+        """A ``databases.Database`` for this instance's DSN (not yet connected)."""
+        raise NotImplementedError
+
+    async def table_exists(self, store, name: str) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def schema_statements(self) -> list[str]:  # pragma: no cover - abstract
+        """DDL that creates the latest Memos schema on an empty database, in order."""
+        raise NotImplementedError
+
+    async def execute_ddl(self, store, statements: list[str]) -> None:
+        """Run DDL on the current task's connection (inside the caller's transaction).
+
+        Raw statements bypass SQLAlchemy compilation, whose ``%`` handling breaks DDL such as
+        ``strftime('%s', 'now')``.
+        """
+        raw = store.db.connection().raw_connection
+        for stmt in statements:
+            store.statements += 1
+            await raw.execute(stmt)
+
+    def migration_statements(self, from_version: str) -> list[str] | None:
+        """DDL/DML that upgrades a schema from ``from_version`` to the latest, or ``None`` if this
+        driver cannot upgrade from there."""
+        return None
+
+    def is_unique_violation(self, exc: BaseException) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT construct (with ``on_conflict_do_update`` or similar)."""
+        raise NotImplementedError
+
+    def upsert(self, table: sa.Table, values: dict, keys: list[str], update: list[str]) -> Any:
+        """``INSERT … ON CONFLICT(keys) DO UPDATE SET update…``, in this dialect."""
+        raise NotImplementedError
+
+    def json_text(self, column: Any, *path: str) -> Any:
+        """SQL expression for the JSON value at ``path`` inside a JSON text column."""
+        raise NotImplementedError

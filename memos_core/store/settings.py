@@ -1,0 +1,57 @@
+"""Instance settings (``system_setting``) and per-user settings (``user_setting``): JSON values by key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import tables
+
+ss = tables.system_setting
+us = tables.user_setting
+
+
+async def get_instance_setting(store, key: str) -> dict[str, Any] | None:
+    raw = await store.fetch_val(sa.select(ss.c.value).where(ss.c.name == key))
+    return _loads(raw)
+
+
+async def set_instance_setting(store, key: str, value: dict[str, Any]) -> None:
+    stmt = store.driver.upsert(ss, {"name": key, "value": json.dumps(value), "description": ""}, ["name"], ["value"])
+    await store.execute(stmt)
+
+
+async def get_user_setting(store, user_id: int, key: str) -> dict[str, Any] | None:
+    raw = await store.fetch_val(sa.select(us.c.value).where(us.c.user_id == user_id, us.c.key == key))
+    return _loads(raw)
+
+
+async def set_user_setting(store, user_id: int, key: str, value: dict[str, Any]) -> None:
+    stmt = store.driver.upsert(
+        us, {"user_id": user_id, "key": key, "value": json.dumps(value)}, ["user_id", "key"], ["value"]
+    )
+    await store.execute(stmt)
+
+
+async def list_user_settings(store, user_id: int) -> list[tuple[str, dict[str, Any]]]:
+    rows = await store.fetch_all(sa.select(us.c.key, us.c.value).where(us.c.user_id == user_id))
+    return [(r["key"], _loads(r["value"]) or {}) for r in rows]
+
+
+async def find_user_settings_containing(store, key: str, needle: str) -> list[tuple[int, dict[str, Any]]]:
+    """User settings of ``key`` whose JSON text contains ``needle`` (a narrowing scan, e.g. a PAT
+    hash: portable across databases, the caller checks the decoded value)."""
+    q = sa.select(us.c.user_id, us.c.value).where(us.c.key == key, us.c.value.contains(needle, autoescape=True))
+    return [(r["user_id"], _loads(r["value"]) or {}) for r in await store.fetch_all(q)]
+
+
+def _loads(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,144 @@
+"""SQLAlchemy Core tables mirroring the Memos v0.28 schema column for column (SPEC §12.1).
+
+These describe the tables for queries; the DDL that creates them is each driver's own (it must match
+what upstream Memos creates for that database, so an upstream database opens unchanged). Times are
+unix-second integers; JSON columns hold protojson text (camelCase, defaults omitted).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+system_setting = sa.Table(
+    "system_setting",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+)
+
+user = sa.Table(
+    "user",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("row_status", sa.Text, nullable=False, default="NORMAL"),
+    sa.Column("username", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.Text, nullable=False, default="USER"),
+    sa.Column("email", sa.Text, nullable=False, default=""),
+    sa.Column("nickname", sa.Text, nullable=False, default=""),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("avatar_url", sa.Text, nullable=False, default=""),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+)
+
+user_setting = sa.Table(
+    "user_setting",
+    metadata,
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.UniqueConstraint("user_id", "key"),
+)
+
+memo = sa.Table(
+    "memo",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.Text, nullable=False, unique=True),
+    sa.Column("creator_id", sa.Integer, nullable=False),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("row_status", sa.Text, nullable=False, default="NORMAL"),
+    sa.Column("content", sa.Text, nullable=False, default=""),
+    sa.Column("visibility", sa.Text, nullable=False, default="PRIVATE"),
+    sa.Column("pinned", sa.Boolean, nullable=False, default=False),
+    sa.Column("payload", sa.Text, nullable=False, default="{}"),
+)
+
+memo_relation = sa.Table(
+    "memo_relation",
+    metadata,
+    sa.Column("memo_id", sa.Integer, nullable=False),
+    sa.Column("related_memo_id", sa.Integer, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.UniqueConstraint("memo_id", "related_memo_id", "type"),
+)
+
+attachment = sa.Table(
+    "attachment",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.Text, nullable=False, unique=True),
+    sa.Column("creator_id", sa.Integer, nullable=False),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False, default=""),
+    sa.Column("blob", sa.LargeBinary, nullable=True),
+    sa.Column("type", sa.Text, nullable=False, default=""),
+    sa.Column("size", sa.Integer, nullable=False, default=0),
+    sa.Column("memo_id", sa.Integer, nullable=True),
+    sa.Column("storage_type", sa.Text, nullable=False, default=""),
+    sa.Column("reference", sa.Text, nullable=False, default=""),
+    sa.Column("payload", sa.Text, nullable=False, default="{}"),
+)
+
+idp = sa.Table(
+    "idp",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("identifier_filter", sa.Text, nullable=False, default=""),
+    sa.Column("config", sa.Text, nullable=False, default="{}"),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("sender_id", sa.Integer, nullable=False),
+    sa.Column("receiver_id", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False, default="{}"),
+)
+
+reaction = sa.Table(
+    "reaction",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("creator_id", sa.Integer, nullable=False),
+    sa.Column("content_id", sa.Text, nullable=False),
+    sa.Column("reaction_type", sa.Text, nullable=False),
+    sa.UniqueConstraint("creator_id", "content_id", "reaction_type"),
+)
+
+memo_share = sa.Table(
+    "memo_share",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.Text, nullable=False, unique=True),
+    sa.Column("memo_id", sa.Integer, nullable=False),
+    sa.Column("creator_id", sa.Integer, nullable=False),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("expires_ts", sa.BigInteger, nullable=True),
+)
+
+user_identity = sa.Table(
+    "user_identity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("extern_uid", sa.Text, nullable=False),
+    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("provider", "extern_uid"),
+    sa.UniqueConstraint("user_id", "provider"),
+)

@@ -1,0 +1,1 @@
+"""memos-filter: the Memos filter language (CEL subset) compiled to SQLAlchemy clauses."""

@@ -1,0 +1,1 @@
+from memos_core import hookimpl
