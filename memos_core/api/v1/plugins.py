@@ -18,6 +18,4 @@ async def list_plugins(request: web.Request) -> web.Response:
     if viewer is None or not viewer.is_admin:
         raise denied("only admins may list plugins")
     ctx = context_of(request)
-    return json_response(
-        {"hookspecVersion": HOOKSPEC_VERSION, "plugins": [i.to_json() for i in ctx.plugins.infos]}
-    )
+    return json_response({"hookspecVersion": HOOKSPEC_VERSION, "plugins": [i.to_json() for i in ctx.plugins.infos]})

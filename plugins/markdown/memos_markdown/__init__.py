@@ -1,1 +1,1 @@
-from memos_core import hookimpl
+"""memos-markdown: tags, mentions, property, title and snippet extraction, and safe HTML rendering."""
