@@ -1,0 +1,1 @@
+"""Services: the rules of each resource (access, validation, side effects), between handlers and store."""
