@@ -16,7 +16,8 @@ Conventions:
 
 * Every hook is named ``memos_*``. Hooks marked *first-result* stop at the first implementation
   that returns something other than ``None``; *fan-out* hooks call every implementation.
-* An implementation may return a value or an awaitable; the core awaits what needs awaiting.
+* An implementation may return a value or an awaitable; the core awaits what needs awaiting. For a
+  first-result hook, return ``None`` synchronously to pass: an awaitable counts as an answer.
 * Registries receive a ``register`` callable; call it once per thing you provide.
 * :data:`HOOKSPEC_VERSION` is bumped whenever a hook's signature or meaning changes incompatibly.
 """

@@ -1,0 +1,232 @@
+"""ListMemos throughput and statements per request, beside a plain aiohttp ceiling.
+
+Seeds 5,000 memos through the API (every 4th PUBLIC, a reaction on every 5th, a reference from
+every 4th to its neighbour, a comment on every 6th), then serves the data with `memos serve` in a
+subprocess and measures requests/s from a separate load process for:
+
+* the first page (signed in, pageSize 10),
+* page 10 via `pageToken`,
+* the anonymous public page,
+* a plain aiohttp handler returning a fixed body of the first page's size (the ceiling).
+
+Statements per request are counted in-process (the store counts what it runs) for several page
+sizes, to show the count does not grow with the page.
+
+    .venv/bin/python benchmarks/bench_list_memos.py [--memos 5000] [--seconds 5] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+
+from memos_core.app import create_app
+from memos_core.config import Config
+from memos_core.context import CONTEXT
+from memos_core.testing import hash_password
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def seed(data: Path, n: int) -> tuple[str, dict]:
+    """Create the data set through the API; return a PAT and the measured statements per request."""
+    app = create_app(Config(data=str(data)))
+    async with TestClient(TestServer(app)) as client:
+        r = await client.post("/api/v1/users", json={"username": "bench", "password": "bench-password"})
+        assert r.status == 200, await r.text()
+        r = await client.post(
+            "/api/v1/auth/signin", json={"passwordCredentials": {"username": "bench", "password": "bench-password"}}
+        )
+        token = (await r.json())["accessToken"]
+        h = {"Authorization": f"Bearer {token}"}
+        r = await client.post("/api/v1/users/bench/personalAccessTokens", json={"description": "bench"}, headers=h)
+        pat = (await r.json())["token"]
+        h = {"Authorization": f"Bearer {pat}"}
+
+        names: list[str] = []
+        t0 = time.perf_counter()
+        for i in range(n):
+            body = {
+                "content": f"Memo {i} about #topic{i % 20} and #area/{i % 7}. Some more text to make it realistic.",
+                "visibility": "PUBLIC" if i % 4 == 0 else "PRIVATE",
+            }
+            r = await client.post("/api/v1/memos", json=body, headers=h)
+            assert r.status == 200, await r.text()
+            names.append((await r.json())["name"])
+        for i, name in enumerate(names):
+            if i % 5 == 0:
+                r = await client.post(
+                    f"/api/v1/{name}/reactions",
+                    json={"reaction": {"contentId": name, "reactionType": "👍"}},
+                    headers=h,
+                )
+                assert r.status == 200, await r.text()
+            if i % 4 == 0 and i + 1 < len(names):
+                r = await client.patch(
+                    f"/api/v1/{name}/relations",
+                    json={"name": name, "relations": [{"relatedMemo": {"name": names[i + 1]}, "type": "REFERENCE"}]},
+                    headers=h,
+                )
+                assert r.status == 200, await r.text()
+            if i % 6 == 0:
+                r = await client.post(
+                    f"/api/v1/{name}/comments", json={"content": f"comment on {i}", "visibility": "PUBLIC"}, headers=h
+                )
+                assert r.status == 200, await r.text()
+        print(f"seeded {n} memos in {time.perf_counter() - t0:.1f}s", flush=True)
+
+        store = client.app[CONTEXT].store
+        stmts = {}
+
+        async def count(path: str, headers: dict | None = None) -> int:
+            before = store.statements
+            r = await client.get(path, headers=headers or {})
+            assert r.status == 200, await r.text()
+            await r.read()
+            return store.statements - before
+
+        for size in (10, 50, 200, 1000):
+            stmts[f"signed-in pageSize={size}"] = await count(f"/api/v1/memos?pageSize={size}", h)
+        stmts["anonymous pageSize=10"] = await count("/api/v1/memos?pageSize=10")
+        stmts["anonymous pageSize=200"] = await count("/api/v1/memos?pageSize=200")
+    return pat, stmts
+
+
+CEILING_SERVER = """
+import sys
+from aiohttp import web
+body = open(sys.argv[2], "rb").read()
+async def page(request):
+    return web.Response(body=body, content_type="application/json")
+app = web.Application()
+app.router.add_get("/api/v1/memos", page)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+async def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def load(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, int]:
+    """Closed-loop load: `concurrency` workers issue requests back to back for `seconds`."""
+    done = 0
+    errors = 0
+    stop = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as s:
+
+        async def worker():
+            nonlocal done, errors
+            while time.perf_counter() < stop:
+                async with s.get(url, headers=headers) as r:
+                    await r.read()
+                    if r.status == 200:
+                        done += 1
+                    else:
+                        errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return done / elapsed, errors
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--memos", type=int, default=5000)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--concurrency", type=int, default=16)
+    args = p.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        pat, stmts = asyncio.run(seed(data, args.memos))
+        auth = {"Authorization": f"Bearer {pat}"}
+
+        port = free_port()
+        env = {**os.environ, "MEMOS_DATA": str(data), "MEMOS_PORT": str(port), "MEMOS_ADDR": "127.0.0.1"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "memos_core.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        base = f"http://127.0.0.1:{port}/api/v1/memos"
+        results = {}
+        try:
+            asyncio.run(wait_ready(base))
+
+            async def page_token() -> tuple[str, int]:
+                async with aiohttp.ClientSession() as s:
+                    token = ""
+                    for _ in range(9):
+                        async with s.get(f"{base}?pageSize=10&pageToken={token}", headers=auth) as r:
+                            token = (await r.json())["nextPageToken"]
+                    async with s.get(base + "?pageSize=10", headers=auth) as r:
+                        size = len(await r.read())
+                    return token, size
+
+            token, first_page_size = asyncio.run(page_token())
+            scenarios = {
+                "first page (signed in, 10)": (f"{base}?pageSize=10", auth),
+                "page 10 via pageToken": (f"{base}?pageSize=10&pageToken={token}", auth),
+                "anonymous public page (10)": (f"{base}?pageSize=10", {}),
+            }
+            for label, (url, headers) in scenarios.items():
+                asyncio.run(load(url, headers, 1.0, args.concurrency))  # warm-up
+                results[label] = asyncio.run(load(url, headers, args.seconds, args.concurrency))
+        finally:
+            server.terminate()
+            server.wait(10)
+
+        body_file = data / "page.json"
+        body_file.write_bytes(json.dumps({"memos": [], "pad": "x" * max(first_page_size - 30, 0)}).encode())
+        port = free_port()
+        ceiling = subprocess.Popen([sys.executable, "-c", CEILING_SERVER, str(port), str(body_file)])
+        try:
+            url = f"http://127.0.0.1:{port}/api/v1/memos"
+            asyncio.run(wait_ready(url))
+            asyncio.run(load(url, {}, 1.0, args.concurrency))
+            results["ceiling: plain aiohttp, same body size"] = asyncio.run(
+                load(url, {}, args.seconds, args.concurrency)
+            )
+        finally:
+            ceiling.terminate()
+            ceiling.wait(10)
+
+    print(f"\nListMemos, {args.memos} memos, {args.concurrency} concurrent clients, {args.seconds:.0f}s each")
+    print(f"(first page body: {first_page_size} bytes)")
+    for label, (rps, errors) in results.items():
+        print(f"  {label:42} {rps:8.0f} req/s" + (f"  ({errors} errors)" if errors else ""))
+    print("\nSQL statements per request (in-process count):")
+    for label, n in stmts.items():
+        print(f"  {label:42} {n:8d}")
+
+
+if __name__ == "__main__":
+    main()
