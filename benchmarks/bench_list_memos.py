@@ -34,9 +34,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from memos_core.app import create_app
 from memos_core.config import Config
 from memos_core.context import CONTEXT
-from memos_core.testing import hash_password
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -173,9 +170,7 @@ def main() -> None:
 
         port = free_port()
         env = {**os.environ, "MEMOS_DATA": str(data), "MEMOS_PORT": str(port), "MEMOS_ADDR": "127.0.0.1"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "memos_core.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        server = subprocess.Popen([sys.executable, "-m", "memos_core.cli", "serve"], env=env, stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/api/v1/memos"
         results = {}
         try:
