@@ -1,5 +1,61 @@
-"""Placeholder: routes of this resource are being written."""
+"""InstanceService: the instance profile and instance settings (SPEC §9)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
+from ...context import context_of, viewer_of
+from ...services import instance as instance_service
+from .jsonutil import json_body, json_response
+
 routes = web.RouteTableDef()
+
+SETTING_PREFIX = "instance/settings/"
+
+
+@routes.get("/instance/profile", name="InstanceService.GetInstanceProfile")
+async def get_instance_profile(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    viewer = viewer_of(request)
+    admin = await instance_service.latest_admin(ctx.store)
+    admin_json = None
+    if admin is not None:
+        from .users import user_to_json  # owned by the users module; imported late to avoid a cycle
+
+        admin_json = user_to_json(admin, viewer)
+    return json_response(
+        {
+            "version": ctx.config.version,
+            "demo": ctx.config.demo,
+            "instanceUrl": ctx.config.instance_url,
+            "admin": admin_json,
+            "commit": instance_service.build_commit(),
+        }
+    )
+
+
+def _setting_json(key: str, value: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": SETTING_PREFIX + key}
+    field = instance_service.KNOWN_KEYS.get(key)
+    if field is not None and value is not None:
+        body[field] = value
+    return body
+
+
+@routes.get("/instance/settings/{key}", name="InstanceService.GetInstanceSetting")
+async def get_instance_setting(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    value = await instance_service.read_setting(context_of(request).store, viewer_of(request), key)
+    return json_response(_setting_json(key, value))
+
+
+@routes.patch("/instance/settings/{key}", name="InstanceService.UpdateInstanceSetting")
+async def update_instance_setting(request: web.Request) -> web.Response:
+    """The body is the InstanceSetting; the key in the path names it, and the mask is ignored
+    because the value is replaced whole (SPEC §3.3)."""
+    key = request.match_info["key"]
+    body = await json_body(request)
+    value = await instance_service.update_setting(context_of(request).store, viewer_of(request), key, body)
+    return json_response(_setting_json(key, value))
