@@ -1,0 +1,103 @@
+"""Memo visibility and ownership rules (SPEC §6.2), the one place they are decided.
+
+Every route that reaches memo data asks this module: single memos through the ``check_*``
+functions, lists through the SQL clauses (so the database filters, never Python). Admins get no
+visibility bypass for reading (upstream's rule); they may modify and moderate any memo.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import denied, not_found, unauthenticated
+from ..store import tables
+
+if TYPE_CHECKING:
+    from ..auth import Principal
+
+PUBLIC = "PUBLIC"
+PROTECTED = "PROTECTED"
+PRIVATE = "PRIVATE"
+NORMAL = "NORMAL"
+ARCHIVED = "ARCHIVED"
+
+
+def _owner(viewer: Principal | None, memo: Any) -> bool:
+    return viewer is not None and viewer.id == memo.creator_id
+
+
+def _admin(viewer: Principal | None) -> bool:
+    return viewer is not None and viewer.is_admin
+
+
+# -- SQL restrictions for lists ------------------------------------------------------------------
+def visible_clause(viewer: Principal | None, table: sa.Table | Any = tables.memo) -> Any:
+    """Rows of ``table`` (the memo table or an alias) the viewer may read, by visibility alone."""
+    if viewer is None:
+        return table.c.visibility == PUBLIC
+    return sa.or_(table.c.creator_id == viewer.id, table.c.visibility.in_([PUBLIC, PROTECTED]))
+
+
+def list_clause(viewer: Principal | None, state: str) -> Any:
+    """ListMemos: NORMAL lists what the viewer may read; ARCHIVED lists only the viewer's own."""
+    if state == ARCHIVED:
+        if viewer is None:
+            return sa.false()
+        return tables.memo.c.creator_id == viewer.id
+    return visible_clause(viewer)
+
+
+# -- single memos ----------------------------------------------------------------------------------
+def check_read(viewer: Principal | None, memo: Any) -> None:
+    """GetMemo: archived memos exist only for their creator; then PUBLIC / signed-in / owner."""
+    if memo is None:
+        raise not_found("memo not found")
+    owner = _owner(viewer, memo)
+    if memo.row_status == ARCHIVED and not owner:
+        raise not_found("memo not found")
+    if memo.visibility == PUBLIC or owner:
+        return
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if memo.visibility == PRIVATE:
+        raise denied("permission denied")
+
+
+def check_read_attached(viewer: Principal | None, memo: Any) -> None:
+    """ListMemoReactions / ListMemoAttachments: like GetMemo, but admins may look at anything."""
+    if memo is None:
+        raise not_found("memo not found")
+    if _admin(viewer):
+        return
+    check_read(viewer, memo)
+
+
+def check_interact(viewer: Principal | None, memo: Any) -> None:
+    """UpsertMemoReaction / CreateMemoComment: a signed-in caller who may read the memo, or an admin."""
+    if memo is None:
+        raise not_found("memo not found")
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if _admin(viewer) or _owner(viewer, memo):
+        return
+    check_read(viewer, memo)
+
+
+def check_write(viewer: Principal | None, memo: Any) -> None:
+    """Update, delete, set attachments/relations, shares: the creator or an admin."""
+    if memo is None:
+        raise not_found("memo not found")
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if not (_owner(viewer, memo) or _admin(viewer)):
+        raise denied("permission denied")
+
+
+def check_reaction_owner(viewer: Principal | None, reaction: Any) -> None:
+    """DeleteMemoReaction: the reaction's creator or an admin."""
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if viewer.id != reaction.creator_id and not viewer.is_admin:
+        raise denied("permission denied")

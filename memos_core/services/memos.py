@@ -1,0 +1,679 @@
+"""The memo service (SPEC §6): create, read, list, update and delete memos, with their comments,
+reactions and relations.
+
+Handlers pass parsed request pieces here; this module applies the rules (access through
+:mod:`memos_core.services.access`), writes through :mod:`memos_core.store.memos`, announces
+committed changes, and returns API JSON (protojson shape, SPEC §3.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from ..api.v1.jsonutil import UID_RE, decode_page_token, encode_page_token, format_time, parse_name, time_field
+from ..context import Event
+from ..errors import already_exists, denied, invalid, not_found
+from ..store import memos as store
+from ..store import tables
+from . import access, instance
+
+if TYPE_CHECKING:
+    from ..auth import Principal
+    from ..context import Context
+
+VISIBILITIES = {1: "PRIVATE", 2: "PROTECTED", 3: "PUBLIC"}
+STATES = {1: "NORMAL", 2: "ARCHIVED"}
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+PROPERTY_FIELDS = ("hasLink", "hasTaskList", "hasCode", "hasIncompleteTasks", "title")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_BASE57 = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def new_uid() -> str:
+    """A 22-character base57 short uuid, the shape upstream generates for memo ids."""
+    n = int.from_bytes(secrets.token_bytes(16))
+    out = []
+    for _ in range(22):
+        n, r = divmod(n, 57)
+        out.append(_BASE57[r])
+    return "".join(out)
+
+
+# -- input parsing ---------------------------------------------------------------------------------
+def parse_visibility(value: Any) -> str:
+    """Unspecified or unknown visibilities are stored as PRIVATE, as upstream does."""
+    if isinstance(value, str) and value in VISIBILITIES.values():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return VISIBILITIES.get(value, "PRIVATE")
+    return "PRIVATE"
+
+
+def parse_state(value: Any, *, field: str = "state") -> str:
+    """NORMAL / ARCHIVED (names or numbers); unspecified means NORMAL; anything else is a 400."""
+    if value in (None, "", 0, "0", "STATE_UNSPECIFIED"):
+        return "NORMAL"
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in STATES:
+        return STATES[value]
+    if isinstance(value, str) and value in STATES.values():
+        return value
+    raise invalid(f"invalid {field}: {value!r}")
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(f"invalid {key}: {value!r}")
+    return value
+
+
+def _content(body: dict[str, Any]) -> str:
+    value = body.get("content", "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid("invalid content")
+    return value
+
+
+def parse_location(value: Any) -> dict[str, Any] | None:
+    """A Location message as stored (zero fields omitted); ``None`` when unset or empty."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("invalid location")
+    out: dict[str, Any] = {}
+    placeholder = value.get("placeholder", "")
+    if not isinstance(placeholder, str):
+        raise invalid("invalid location.placeholder")
+    if placeholder:
+        out["placeholder"] = placeholder
+    for key in ("latitude", "longitude"):
+        raw = value.get(key, 0)
+        if raw in (None, ""):
+            raw = 0
+        if isinstance(raw, bool):
+            raise invalid(f"invalid location.{key}")
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise invalid(f"invalid location.{key}") from None
+        if number:
+            out[key] = number
+    return out or None
+
+
+def parse_relation_targets(relations: Any) -> list[str]:
+    """Target uids of SetMemoRelations input, in order, COMMENT entries dropped."""
+    if relations is None:
+        return []
+    if not isinstance(relations, list):
+        raise invalid("relations must be a list")
+    uids: list[str] = []
+    for item in relations:
+        if not isinstance(item, dict):
+            raise invalid("invalid relation")
+        if item.get("type") in ("COMMENT", 2):
+            continue
+        related = item.get("relatedMemo", item.get("related_memo"))
+        name = related.get("name") if isinstance(related, dict) else None
+        uid = parse_name(name, "memos")
+        if uid not in uids:
+            uids.append(uid)
+    return uids
+
+
+def parse_attachment_uids(attachments: Any) -> list[str]:
+    if attachments is None:
+        return []
+    if not isinstance(attachments, list):
+        raise invalid("attachments must be a list")
+    uids: list[str] = []
+    for item in attachments:
+        name = item.get("name") if isinstance(item, dict) else None
+        uid = parse_name(name, "attachments")
+        if uid not in uids:
+            uids.append(uid)
+    return uids
+
+
+async def _check_content(ctx: Context, content: str) -> None:
+    limit = (await instance.memo_related(ctx.store))["contentLengthLimit"]
+    if len(content.encode()) > limit:
+        raise invalid("content too long")
+
+
+async def derive_payload(ctx: Context, content: str, location: dict[str, Any] | None) -> dict[str, Any]:
+    """``memo.payload`` from the markdown hook, with protojson's omission of empty values."""
+    extracted = await ctx.first("memos_extract_payload", content=content) or {}
+    payload: dict[str, Any] = {}
+    prop = {k: v for k, v in (extracted.get("property") or {}).items() if v}
+    if prop:
+        payload["property"] = prop
+    if location:
+        payload["location"] = location
+    tags = [t for t in (extracted.get("tags") or []) if t]
+    if tags:
+        payload["tags"] = tags
+    return payload
+
+
+# -- output ----------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Embeds:
+    """What a page of memos embeds, each loaded with one query for the whole page."""
+
+    reactions: dict[str, list[store.Reaction]]
+    relations: dict[int, list[store.Relation]]
+    attachments: dict[int, list[Any]]
+    parents: dict[int, str]
+
+
+async def load_embeds(ctx: Context, viewer: Principal | None, memos: list[store.Memo]) -> Embeds:
+    ids = [m.id for m in memos]
+    reactions: dict[str, list[store.Reaction]] = defaultdict(list)
+    for r in await store.reactions_for(ctx.store, [m.uid for m in memos]):
+        reactions[r.content_id.removeprefix("memos/")].append(r)
+    relations: dict[int, list[store.Relation]] = defaultdict(list)
+    wanted = set(ids)
+    for rel in await store.relations_for(ctx.store, ids, lambda t: access.visible_clause(viewer, t)):
+        if rel.memo_id in wanted:
+            relations[rel.memo_id].append(rel)
+        if rel.related_memo_id in wanted and rel.related_memo_id != rel.memo_id:
+            relations[rel.related_memo_id].append(rel)
+    attachments: dict[int, list[Any]] = defaultdict(list)
+    for row in await store.attachments_for(ctx.store, ids):
+        attachments[row["memo_id"]].append(row)
+    parents = await store.parents_for(ctx.store, ids)
+    return Embeds(reactions, relations, attachments, parents)
+
+
+async def snippet(ctx: Context, content: str) -> str:
+    return (await ctx.first("memos_generate_snippet", content=content)) or ""
+
+
+def reaction_json(r: store.Reaction) -> dict[str, Any]:
+    return {
+        "name": f"{r.content_id}/reactions/{r.id}",
+        "creator": f"users/{r.creator}",
+        "contentId": r.content_id,
+        "reactionType": r.reaction_type,
+        "createTime": format_time(r.created_ts),
+    }
+
+
+async def relation_json(ctx: Context, rel: store.Relation, *, snippets: bool) -> dict[str, Any]:
+    return {
+        "memo": {
+            "name": f"memos/{rel.memo_uid}",
+            "snippet": await snippet(ctx, rel.memo_content) if snippets else "",
+        },
+        "relatedMemo": {
+            "name": f"memos/{rel.related_uid}",
+            "snippet": await snippet(ctx, rel.related_content) if snippets else "",
+        },
+        "type": rel.type,
+    }
+
+
+def attachment_json(row: Any, memo_uid: str) -> dict[str, Any]:
+    external = row["reference"] if row["storage_type"] in ("S3", "EXTERNAL") else ""
+    out: dict[str, Any] = {
+        "name": f"attachments/{row['uid']}",
+        "createTime": format_time(row["created_ts"]),
+        "filename": row["filename"],
+        "content": "",
+        "externalLink": external,
+        "type": row["type"],
+        "size": str(row["size"] or 0),
+        "memo": f"memos/{memo_uid}",
+    }
+    motion = store.loads(row["payload"]).get("motionMedia")
+    if isinstance(motion, dict):
+        out["motionMedia"] = {
+            "family": motion.get("family", "MOTION_MEDIA_FAMILY_UNSPECIFIED"),
+            "role": motion.get("role", "MOTION_MEDIA_ROLE_UNSPECIFIED"),
+            "groupId": motion.get("groupId", ""),
+            "presentationTimestampUs": str(motion.get("presentationTimestampUs", "0")),
+            "hasEmbeddedVideo": bool(motion.get("hasEmbeddedVideo", False)),
+        }
+    return out
+
+
+async def memo_json(
+    ctx: Context, memo: store.Memo, embeds: Embeds, *, relation_snippets: bool = True
+) -> dict[str, Any]:
+    """A memo in the API's JSON shape (OpenAPI ``Memo``)."""
+    payload = memo.payload
+    prop = payload.get("property") or {}
+    out: dict[str, Any] = {
+        "name": memo.name,
+        "state": memo.row_status,
+        "creator": f"users/{memo.creator}",
+        "createTime": format_time(memo.created_ts),
+        "updateTime": format_time(memo.updated_ts),
+        "content": memo.content,
+        "visibility": memo.visibility,
+        "tags": list(payload.get("tags") or []),
+        "pinned": memo.pinned,
+        "attachments": [attachment_json(a, memo.uid) for a in embeds.attachments.get(memo.id, [])],
+        "relations": [
+            await relation_json(ctx, r, snippets=relation_snippets) for r in embeds.relations.get(memo.id, [])
+        ],
+        "reactions": [reaction_json(r) for r in embeds.reactions.get(memo.uid, [])],
+        "property": {
+            "hasLink": bool(prop.get("hasLink", False)),
+            "hasTaskList": bool(prop.get("hasTaskList", False)),
+            "hasCode": bool(prop.get("hasCode", False)),
+            "hasIncompleteTasks": bool(prop.get("hasIncompleteTasks", False)),
+            "title": str(prop.get("title", "")),
+        },
+    }
+    parent = embeds.parents.get(memo.id)
+    if parent:
+        out["parent"] = f"memos/{parent}"
+    out["snippet"] = await snippet(ctx, memo.content)
+    location = payload.get("location")
+    if isinstance(location, dict):
+        out["location"] = {
+            "placeholder": location.get("placeholder", ""),
+            "latitude": location.get("latitude", 0),
+            "longitude": location.get("longitude", 0),
+        }
+    return out
+
+
+async def memos_json(
+    ctx: Context, viewer: Principal | None, memos: list[store.Memo], *, relation_snippets: bool = True
+) -> list[dict[str, Any]]:
+    embeds = await load_embeds(ctx, viewer, memos)
+    return [await memo_json(ctx, m, embeds, relation_snippets=relation_snippets) for m in memos]
+
+
+async def one_memo_json(ctx: Context, viewer: Principal | None, memo: store.Memo) -> dict[str, Any]:
+    return (await memos_json(ctx, viewer, [memo]))[0]
+
+
+# -- paging ----------------------------------------------------------------------------------------
+def page_window(page_size: int, page_token: str) -> tuple[int, int]:
+    """``(limit, offset)``: a page token's limit overrides ``pageSize`` (SPEC §3.6)."""
+    if page_token and not _BASE64.match(page_token):
+        raise invalid(f"invalid page token: {page_token}")
+    limit, offset = decode_page_token(page_token) if page_token else (0, 0)
+    if limit <= 0:
+        limit = page_size
+    if limit <= 0:
+        limit = DEFAULT_PAGE_SIZE
+    return min(limit, MAX_PAGE_SIZE), offset
+
+
+def next_token(rows: list[Any], limit: int, offset: int) -> str:
+    if len(rows) > limit:
+        del rows[limit:]
+        return encode_page_token(limit, offset + limit)
+    return ""
+
+
+def parse_order_by(order_by: str) -> list[Any]:
+    """``orderBy`` (SPEC §6.3): pinned first if asked, the first time field, then id DESC."""
+    m = tables.memo
+    pinned = False
+    time_col, time_asc = None, False
+    for part in (order_by or "").split(","):
+        words = part.split()
+        if not words:
+            continue
+        if len(words) > 2:
+            raise invalid(f"invalid order by: {part.strip()!r}")
+        direction = words[1].lower() if len(words) == 2 else "desc"
+        if direction not in ("asc", "desc"):
+            raise invalid(f"invalid order direction: {words[1]!r}")
+        field = words[0]
+        if field == "pinned":
+            pinned = True
+        elif field in ("create_time", "name", "update_time"):
+            if time_col is None:
+                time_col = m.c.updated_ts if field == "update_time" else m.c.created_ts
+                time_asc = direction == "asc"
+        else:
+            raise invalid(f"unsupported order by field: {field!r}")
+    if time_col is None:
+        time_col = m.c.created_ts
+    clauses: list[Any] = [m.c.pinned.desc()] if pinned else []
+    clauses.append(time_col.asc() if time_asc else time_col.desc())
+    clauses.append(m.c.id.desc())
+    return clauses
+
+
+# -- memos -----------------------------------------------------------------------------------------
+async def _memo(ctx: Context, uid: str) -> store.Memo:
+    memo = await store.get_memo(ctx.store, uid=uid)
+    if memo is None:
+        raise not_found("memo not found")
+    return memo
+
+
+async def get_memo(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
+    memo = await store.get_memo(ctx.store, uid=uid)
+    access.check_read(viewer, memo)
+    return await one_memo_json(ctx, viewer, memo)
+
+
+async def list_memos(
+    ctx: Context,
+    viewer: Principal | None,
+    *,
+    page_size: int = 0,
+    page_token: str = "",
+    state: Any = None,
+    order_by: str = "",
+    filter: str = "",
+) -> dict[str, Any]:
+    state = parse_state(state)
+    order = parse_order_by(order_by)
+    limit, offset = page_window(page_size, page_token)
+    where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment()]
+    if filter and filter.strip():
+        clause = await ctx.first(
+            "memos_compile_filter", expression=filter, scope="memo", context={"dialect": ctx.store.dialect}
+        )
+        if clause is None:
+            raise invalid("filter is not supported")
+        where.append(clause)
+    rows = await store.list_memos(ctx.store, where, order, limit + 1, offset)
+    token = next_token(rows, limit, offset)
+    return {"memos": await memos_json(ctx, viewer, rows, relation_snippets=False), "nextPageToken": token}
+
+
+async def _link_attachments(ctx: Context, viewer: Principal, memo_id: int, creator_id: int, uids: list[str]) -> None:
+    found = await store.attachments_by_uids(ctx.store, uids)
+    for uid in uids:
+        row = found.get(uid)
+        if row is None:
+            raise not_found(f"attachment not found: attachments/{uid}")
+        if row["creator_id"] not in (creator_id, viewer.id) and not viewer.is_admin:
+            raise denied(f"permission denied for attachments/{uid}")
+    await store.replace_attachments(ctx.store, memo_id, uids, int(time.time()))
+
+
+async def _set_references(ctx: Context, memo_id: int, memo_uid: str, uids: list[str]) -> None:
+    targets = [uid for uid in uids if uid != memo_uid]
+    found = await store.ids_by_uids(ctx.store, targets)
+    for uid in targets:
+        if uid not in found:
+            raise not_found(f"related memo not found: memos/{uid}")
+    await store.replace_references(ctx.store, memo_id, [found[uid] for uid in targets if found[uid] != memo_id])
+
+
+async def create_memo(
+    ctx: Context,
+    viewer: Principal,
+    body: dict[str, Any],
+    memo_id: str | None = None,
+    *,
+    parent: store.Memo | None = None,
+) -> dict[str, Any]:
+    """CreateMemo (and the memo half of CreateMemoComment when ``parent`` is given)."""
+    uid = (memo_id or "").strip()
+    if uid and not UID_RE.match(uid):
+        raise invalid(f"invalid memo id: {uid!r}")
+    uid = uid or new_uid()
+    content = _content(body)
+    await _check_content(ctx, content)
+    visibility = parse_visibility(body.get("visibility"))
+    pinned = _bool(body, "pinned")
+    now = int(time.time())
+    created = time_field(body, "createTime", "create_time")
+    updated = time_field(body, "updateTime", "update_time")
+    location = parse_location(body.get("location"))
+    relation_uids = parse_relation_targets(body.get("relations"))
+    attachment_uids = parse_attachment_uids(body.get("attachments"))
+    payload = await derive_payload(ctx, content, location)
+
+    async with ctx.store.transaction():
+        if await store.uid_exists(ctx.store, uid):
+            raise already_exists(f"memo already exists: memos/{uid}")
+        try:
+            new_id = await store.insert_memo(
+                ctx.store,
+                uid=uid,
+                creator_id=viewer.id,
+                created_ts=now if created is None else created,
+                updated_ts=now if updated is None else updated,
+                row_status="NORMAL",
+                content=content,
+                visibility=visibility,
+                pinned=pinned,
+                payload=store.dumps(payload),
+            )
+        except Exception as e:
+            if ctx.store.is_unique_violation(e):
+                raise already_exists(f"memo already exists: memos/{uid}") from None
+            raise
+        if parent is not None:
+            await store.add_comment_relation(ctx.store, new_id, parent.id)
+            if parent.creator_id != viewer.id and visibility != "PRIVATE":
+                message = {"type": "MEMO_COMMENT", "memoComment": {"memoId": new_id, "relatedMemoId": parent.id}}
+                await store.insert_inbox(
+                    ctx.store, sender_id=viewer.id, receiver_id=parent.creator_id, message=message, created_ts=now
+                )
+        if relation_uids:
+            await _set_references(ctx, new_id, uid, relation_uids)
+        if attachment_uids:
+            await _link_attachments(ctx, viewer, new_id, viewer.id, attachment_uids)
+
+    memo = await _memo(ctx, uid)
+    data = await one_memo_json(ctx, viewer, memo)
+    extra = {"parent": parent.name} if parent is not None else {}
+    await ctx.emit(Event("memos.memo.created", data, actor=viewer.user, extra=extra))
+    return data
+
+
+UPDATABLE = {
+    "content",
+    "visibility",
+    "pinned",
+    "state",
+    "create_time",
+    "update_time",
+    "location",
+    "attachments",
+    "relations",
+}
+
+
+async def update_memo(
+    ctx: Context, viewer: Principal, uid: str, body: dict[str, Any], mask: list[str] | None
+) -> dict[str, Any]:
+    """UpdateMemo: only the masked fields change; unknown paths are ignored, ``display_time`` is gone."""
+    if not mask:
+        raise invalid("update mask is required")
+    if "display_time" in mask:
+        raise invalid("display_time is no longer supported; use create_time or update_time")
+    memo = await store.get_memo(ctx.store, uid=uid)
+    access.check_write(viewer, memo)
+    paths = [p for p in mask if p in UPDATABLE]
+    values: dict[str, Any] = {}
+    payload = dict(memo.payload)
+    payload_changed = False
+    relation_uids: list[str] | None = None
+    attachment_uids: list[str] | None = None
+    now = int(time.time())
+    for path in paths:
+        if path == "content":
+            content = _content(body)
+            await _check_content(ctx, content)
+            values["content"] = content
+            location = payload.get("location")
+            payload = await derive_payload(ctx, content, location)
+            payload_changed = True
+        elif path == "visibility":
+            values["visibility"] = parse_visibility(body.get("visibility"))
+        elif path == "pinned":
+            values["pinned"] = _bool(body, "pinned")
+        elif path == "state":
+            values["state"] = parse_state(body.get("state"))
+        elif path == "create_time":
+            created = time_field(body, "createTime", "create_time")
+            values["created_ts"] = 0 if created is None else created
+        elif path == "update_time":
+            updated = time_field(body, "updateTime", "update_time")
+            values["updated_ts"] = now if updated is None else updated
+        elif path == "location":
+            location = parse_location(body.get("location"))
+            if location:
+                payload["location"] = location
+            else:
+                payload.pop("location", None)
+            payload_changed = True
+        elif path == "relations":
+            relation_uids = parse_relation_targets(body.get("relations"))
+        elif path == "attachments":
+            attachment_uids = parse_attachment_uids(body.get("attachments"))
+    if "state" in values:
+        values["row_status"] = values.pop("state")
+    if payload_changed:
+        # Keep key order stable: property, location, tags (as upstream's protojson writes them).
+        ordered = {k: payload[k] for k in ("property", "location", "tags") if k in payload}
+        values["payload"] = store.dumps({**ordered, **payload})
+    if (relation_uids is not None or attachment_uids is not None) and "updated_ts" not in values:
+        values["updated_ts"] = now  # the Set* calls behind these paths touch the memo (SPEC §6.1)
+
+    async with ctx.store.transaction():
+        await store.update_memo(ctx.store, memo.id, values)
+        if relation_uids is not None:
+            await _set_references(ctx, memo.id, memo.uid, relation_uids)
+        if attachment_uids is not None:
+            await _link_attachments(ctx, viewer, memo.id, memo.creator_id, attachment_uids)
+
+    memo = await _memo(ctx, uid)
+    data = await one_memo_json(ctx, viewer, memo)
+    await ctx.emit(Event("memos.memo.updated", data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
+    return data
+
+
+async def _parent_extra(ctx: Context, memo: store.Memo) -> dict[str, Any]:
+    parents = await store.parents_for(ctx.store, [memo.id])
+    return {"parent": f"memos/{parents[memo.id]}"} if memo.id in parents else {}
+
+
+async def delete_memo(ctx: Context, viewer: Principal, uid: str) -> None:
+    """DeleteMemo: the memo, its comments (recursively) and everything attached to them, in one go."""
+    memo = await store.get_memo(ctx.store, uid=uid)
+    access.check_write(viewer, memo)
+    snapshot = await one_memo_json(ctx, viewer, memo)
+    async with ctx.store.transaction():
+        tree = await store.memo_tree(ctx.store, memo.id)
+        await store.delete_memos(ctx.store, [i for i, _ in tree], [u for _, u in tree])
+    await ctx.emit(Event("memos.memo.deleted", snapshot, actor=viewer.user))
+
+
+# -- comments --------------------------------------------------------------------------------------
+async def create_comment(
+    ctx: Context, viewer: Principal, parent_uid: str, body: dict[str, Any], comment_id: str | None = None
+) -> dict[str, Any]:
+    parent = await store.get_memo(ctx.store, uid=parent_uid)
+    access.check_interact(viewer, parent)
+    data = await create_memo(ctx, viewer, body, comment_id, parent=parent)
+    parent_data = await one_memo_json(ctx, viewer, parent)
+    await ctx.emit(Event("memos.memo.comment.created", data, actor=viewer.user, extra={"parent": parent_data}))
+    return data
+
+
+async def list_comments(
+    ctx: Context, viewer: Principal | None, parent_uid: str, *, page_size: int = 0, page_token: str = ""
+) -> dict[str, Any]:
+    """Comments newest first, each filtered by its own visibility (SPEC §6.7)."""
+    parent = await _memo(ctx, parent_uid)
+    limit, offset = page_window(page_size, page_token)
+    rows = await store.list_comments(ctx.store, parent.id, [access.visible_clause(viewer)], limit + 1, offset)
+    token = next_token(rows, limit, offset)
+    return {"memos": await memos_json(ctx, viewer, rows), "nextPageToken": token, "totalSize": 0}
+
+
+# -- reactions -------------------------------------------------------------------------------------
+async def list_reactions(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
+    memo = await store.get_memo(ctx.store, uid=uid)
+    access.check_read_attached(viewer, memo)
+    reactions = [reaction_json(r) for r in await store.reactions_for(ctx.store, [memo.uid])]
+    return {"reactions": reactions, "nextPageToken": "", "totalSize": len(reactions)}
+
+
+async def upsert_reaction(ctx: Context, viewer: Principal, uid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """UpsertMemoReaction: idempotent; the same creator, memo and type return the existing reaction."""
+    reaction = body.get("reaction")
+    if not isinstance(reaction, dict):
+        raise invalid("reaction is required")
+    content_id = reaction.get("contentId", reaction.get("content_id")) or f"memos/{uid}"
+    target_uid = parse_name(content_id, "memos")
+    reaction_type = reaction.get("reactionType", reaction.get("reaction_type"))
+    if not isinstance(reaction_type, str) or not reaction_type.strip():
+        raise invalid("reaction type is required")
+    memo = await store.get_memo(ctx.store, uid=target_uid)
+    access.check_interact(viewer, memo)
+    key = (viewer.id, memo.name, reaction_type)
+    async with ctx.store.transaction():
+        existing = await store.get_reaction(ctx.store, key=key)
+        if existing is None:
+            try:
+                async with ctx.store.transaction():  # a savepoint: a lost race must not poison the outer one
+                    await store.insert_reaction(
+                        ctx.store,
+                        creator_id=viewer.id,
+                        content_id=memo.name,
+                        reaction_type=reaction_type,
+                        created_ts=int(time.time()),
+                    )
+            except Exception as e:
+                if not ctx.store.is_unique_violation(e):
+                    raise
+            existing = await store.get_reaction(ctx.store, key=key)
+    data = reaction_json(existing)
+    await ctx.emit(Event("memos.reaction.upserted", data, actor=viewer.user, extra={"memo": memo.name}))
+    return data
+
+
+async def delete_reaction(ctx: Context, viewer: Principal, uid: str, reaction_id: str) -> None:
+    try:
+        rid = int(reaction_id)
+    except ValueError:
+        raise invalid(f"invalid reaction id: {reaction_id!r}") from None
+    reaction = await store.get_reaction(ctx.store, id=rid)
+    if reaction is None or reaction.content_id != f"memos/{uid}":
+        raise not_found("reaction not found")
+    access.check_reaction_owner(viewer, reaction)
+    async with ctx.store.transaction():
+        await store.delete_reaction(ctx.store, rid)
+    await ctx.emit(
+        Event("memos.reaction.deleted", reaction_json(reaction), actor=viewer.user, extra={"memo": f"memos/{uid}"})
+    )
+
+
+# -- relations -------------------------------------------------------------------------------------
+async def set_relations(ctx: Context, viewer: Principal, uid: str, body: dict[str, Any]) -> None:
+    memo = await store.get_memo(ctx.store, uid=uid)
+    access.check_write(viewer, memo)
+    uids = parse_relation_targets(body.get("relations"))
+    async with ctx.store.transaction():
+        await _set_references(ctx, memo.id, memo.uid, uids)
+        await store.update_memo(ctx.store, memo.id, {"updated_ts": int(time.time())})
+    memo = await _memo(ctx, uid)
+    data = await one_memo_json(ctx, viewer, memo)
+    await ctx.emit(Event("memos.memo.updated", data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
+
+
+async def list_relations(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
+    """Relations of both directions whose both ends the viewer may see (SPEC §6.7)."""
+    memo = await _memo(ctx, uid)
+    rels = await store.relations_for(ctx.store, [memo.id], lambda t: access.visible_clause(viewer, t))
+    return {"relations": [await relation_json(ctx, r, snippets=True) for r in rels], "nextPageToken": ""}

@@ -1,0 +1,327 @@
+"""Memo rows and what hangs off them: relations, reactions, linked attachments, shares, inbox rows.
+
+Lists load their pages first and then every embedded collection with one query each
+(``*_for`` functions), so the statement count of a request does not grow with its page size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import tables
+
+m = tables.memo
+u = tables.user
+rel = tables.memo_relation
+rx = tables.reaction
+att = tables.attachment
+
+REFERENCE = "REFERENCE"
+COMMENT = "COMMENT"
+
+
+@dataclasses.dataclass
+class Memo:
+    id: int
+    uid: str
+    creator_id: int
+    creator: str  # username
+    created_ts: int
+    updated_ts: int
+    row_status: str
+    content: str
+    visibility: str
+    pinned: bool
+    payload: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"memos/{self.uid}"
+
+    @classmethod
+    def from_row(cls, row: Any) -> Memo:
+        return cls(
+            id=row["id"],
+            uid=row["uid"],
+            creator_id=row["creator_id"],
+            creator=row["creator"],
+            created_ts=int(row["created_ts"] or 0),
+            updated_ts=int(row["updated_ts"] or 0),
+            row_status=row["row_status"],
+            content=row["content"] or "",
+            visibility=row["visibility"],
+            pinned=bool(row["pinned"]),
+            payload=loads(row["payload"]),
+        )
+
+
+@dataclasses.dataclass
+class Relation:
+    memo_id: int
+    memo_uid: str
+    memo_content: str
+    related_memo_id: int
+    related_uid: str
+    related_content: str
+    type: str
+
+
+@dataclasses.dataclass
+class Reaction:
+    id: int
+    creator_id: int
+    creator: str  # username
+    content_id: str
+    reaction_type: str
+    created_ts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> Reaction:
+        return cls(
+            id=row["id"],
+            creator_id=row["creator_id"],
+            creator=row["creator"],
+            content_id=row["content_id"],
+            reaction_type=row["reaction_type"],
+            created_ts=int(row["created_ts"] or 0),
+        )
+
+
+def loads(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    """Payload JSON as upstream stores it; raw unicode so LIKE-based tag filters match text."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- memos -----------------------------------------------------------------------------------------
+def select_memos() -> sa.Select:
+    """Memo columns plus the creator's username; memos whose creator row is gone drop out."""
+    return sa.select(*m.c, u.c.username.label("creator")).select_from(m.join(u, u.c.id == m.c.creator_id))
+
+
+async def get_memo(store, *, uid: str | None = None, id: int | None = None) -> Memo | None:
+    q = select_memos()
+    if uid is not None:
+        q = q.where(m.c.uid == uid)
+    if id is not None:
+        q = q.where(m.c.id == id)
+    row = await store.fetch_one(q)
+    return Memo.from_row(row) if row else None
+
+
+async def uid_exists(store, uid: str) -> bool:
+    return await store.fetch_val(sa.select(m.c.id).where(m.c.uid == uid)) is not None
+
+
+async def ids_by_uids(store, uids: Iterable[str]) -> dict[str, int]:
+    uids = sorted(set(uids))
+    if not uids:
+        return {}
+    rows = await store.fetch_all(sa.select(m.c.uid, m.c.id).where(m.c.uid.in_(uids)))
+    return {r["uid"]: r["id"] for r in rows}
+
+
+def not_comment() -> Any:
+    """Memos without an outgoing COMMENT relation (ListMemos never lists comments)."""
+    return ~sa.exists().where(rel.c.memo_id == m.c.id, rel.c.type == COMMENT)
+
+
+async def list_memos(store, where: Sequence[Any], order_by: Sequence[Any], limit: int, offset: int) -> list[Memo]:
+    q = select_memos().where(*where).order_by(*order_by).limit(limit).offset(offset)
+    return [Memo.from_row(r) for r in await store.fetch_all(q)]
+
+
+async def list_comments(store, parent_id: int, where: Sequence[Any], limit: int, offset: int) -> list[Memo]:
+    """Comments of ``parent_id``, newest first."""
+    q = (
+        select_memos()
+        .join(rel, sa.and_(rel.c.memo_id == m.c.id, rel.c.type == COMMENT))
+        .where(rel.c.related_memo_id == parent_id, *where)
+        .order_by(m.c.created_ts.desc(), m.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [Memo.from_row(r) for r in await store.fetch_all(q)]
+
+
+async def insert_memo(store, **values: Any) -> int:
+    return await store.execute(m.insert().values(**values))
+
+
+async def update_memo(store, memo_id: int, values: dict[str, Any]) -> None:
+    if values:
+        await store.execute(m.update().where(m.c.id == memo_id).values(**values))
+
+
+async def memo_tree(store, memo_id: int) -> list[tuple[int, str]]:
+    """``(id, uid)`` of a memo and, recursively, every comment under it (one recursive CTE)."""
+    tree = sa.select(m.c.id).where(m.c.id == memo_id).cte("memo_tree", recursive=True)
+    tree = tree.union(sa.select(rel.c.memo_id).where(rel.c.related_memo_id == tree.c.id, rel.c.type == COMMENT))
+    rows = await store.fetch_all(sa.select(m.c.id, m.c.uid).where(m.c.id.in_(sa.select(tree.c.id))))
+    return [(r["id"], r["uid"]) for r in rows]
+
+
+async def delete_memos(store, ids: list[int], uids: list[str]) -> None:
+    """Delete memos with their relations, reactions, shares, linked attachment rows and inbox rows."""
+    if not ids:
+        return
+    inbox = tables.inbox
+    referenced = []
+    for kind in ("memoComment", "memoMention"):
+        for key in ("memoId", "relatedMemoId"):
+            referenced.append(sa.cast(store.driver.json_text(inbox.c.message, kind, key), sa.Integer).in_(ids))
+    await store.execute(rel.delete().where(sa.or_(rel.c.memo_id.in_(ids), rel.c.related_memo_id.in_(ids))))
+    await store.execute(rx.delete().where(rx.c.content_id.in_([f"memos/{uid}" for uid in uids])))
+    await store.execute(tables.memo_share.delete().where(tables.memo_share.c.memo_id.in_(ids)))
+    await store.execute(att.delete().where(att.c.memo_id.in_(ids)))
+    await store.execute(inbox.delete().where(sa.or_(*referenced)))
+    await store.execute(m.delete().where(m.c.id.in_(ids)))
+
+
+# -- relations ---------------------------------------------------------------------------------------
+async def relations_for(store, memo_ids: Sequence[int], visible: Any) -> list[Relation]:
+    """Relations of both directions touching ``memo_ids`` whose both ends pass ``visible(alias)``."""
+    if not memo_ids:
+        return []
+    src, dst = m.alias("src"), m.alias("dst")
+    q = (
+        sa.select(
+            rel.c.memo_id,
+            rel.c.related_memo_id,
+            rel.c.type,
+            src.c.uid.label("src_uid"),
+            src.c.content.label("src_content"),
+            dst.c.uid.label("dst_uid"),
+            dst.c.content.label("dst_content"),
+        )
+        .select_from(rel.join(src, src.c.id == rel.c.memo_id).join(dst, dst.c.id == rel.c.related_memo_id))
+        .where(sa.or_(rel.c.memo_id.in_(memo_ids), rel.c.related_memo_id.in_(memo_ids)), visible(src), visible(dst))
+        .order_by(rel.c.memo_id.desc(), rel.c.related_memo_id.desc(), rel.c.type)
+    )
+    return [
+        Relation(
+            memo_id=r["memo_id"],
+            memo_uid=r["src_uid"],
+            memo_content=r["src_content"] or "",
+            related_memo_id=r["related_memo_id"],
+            related_uid=r["dst_uid"],
+            related_content=r["dst_content"] or "",
+            type=r["type"],
+        )
+        for r in await store.fetch_all(q)
+    ]
+
+
+async def parents_for(store, memo_ids: Sequence[int]) -> dict[int, str]:
+    """Comment id -> parent uid, whatever the parent's visibility (``Memo.parent``)."""
+    if not memo_ids:
+        return {}
+    q = (
+        sa.select(rel.c.memo_id, m.c.uid)
+        .select_from(rel.join(m, m.c.id == rel.c.related_memo_id))
+        .where(rel.c.memo_id.in_(memo_ids), rel.c.type == COMMENT)
+    )
+    return {r["memo_id"]: r["uid"] for r in await store.fetch_all(q)}
+
+
+async def replace_references(store, memo_id: int, related_ids: Sequence[int]) -> None:
+    """SetMemoRelations: the memo's outgoing REFERENCE rows become exactly ``related_ids``."""
+    await store.execute(rel.delete().where(rel.c.memo_id == memo_id, rel.c.type == REFERENCE))
+    if related_ids:
+        rows = [{"memo_id": memo_id, "related_memo_id": rid, "type": REFERENCE} for rid in related_ids]
+        await store.execute(rel.insert().values(rows))
+
+
+async def add_comment_relation(store, comment_id: int, parent_id: int) -> None:
+    await store.execute(rel.insert().values(memo_id=comment_id, related_memo_id=parent_id, type=COMMENT))
+
+
+# -- reactions ---------------------------------------------------------------------------------------
+def _select_reactions() -> sa.Select:
+    return sa.select(*rx.c, u.c.username.label("creator")).select_from(rx.join(u, u.c.id == rx.c.creator_id))
+
+
+async def reactions_for(store, memo_uids: Sequence[str]) -> list[Reaction]:
+    if not memo_uids:
+        return []
+    q = _select_reactions().where(rx.c.content_id.in_([f"memos/{uid}" for uid in memo_uids])).order_by(rx.c.id)
+    return [Reaction.from_row(r) for r in await store.fetch_all(q)]
+
+
+async def get_reaction(store, *, id: int | None = None, key: tuple[int, str, str] | None = None) -> Reaction | None:
+    q = _select_reactions()
+    if id is not None:
+        q = q.where(rx.c.id == id)
+    if key is not None:
+        creator_id, content_id, reaction_type = key
+        q = q.where(rx.c.creator_id == creator_id, rx.c.content_id == content_id, rx.c.reaction_type == reaction_type)
+    row = await store.fetch_one(q)
+    return Reaction.from_row(row) if row else None
+
+
+async def insert_reaction(store, *, creator_id: int, content_id: str, reaction_type: str, created_ts: int) -> int:
+    return await store.execute(
+        rx.insert().values(
+            creator_id=creator_id, content_id=content_id, reaction_type=reaction_type, created_ts=created_ts
+        )
+    )
+
+
+async def delete_reaction(store, reaction_id: int) -> None:
+    await store.execute(rx.delete().where(rx.c.id == reaction_id))
+
+
+# -- attachments ---------------------------------------------------------------------------------------
+async def attachments_for(store, memo_ids: Sequence[int]) -> list[Any]:
+    """Attachment rows linked to ``memo_ids`` (without blobs), newest update first."""
+    if not memo_ids:
+        return []
+    cols = [c for c in att.c if c.name != "blob"]
+    q = sa.select(*cols).where(att.c.memo_id.in_(memo_ids)).order_by(att.c.updated_ts.desc(), att.c.id.desc())
+    return list(await store.fetch_all(q))
+
+
+async def attachments_by_uids(store, uids: Iterable[str]) -> dict[str, Any]:
+    uids = sorted(set(uids))
+    if not uids:
+        return {}
+    rows = await store.fetch_all(sa.select(att.c.id, att.c.uid, att.c.creator_id).where(att.c.uid.in_(uids)))
+    return {r["uid"]: r for r in rows}
+
+
+async def replace_attachments(store, memo_id: int, ordered_uids: Sequence[str], now: int) -> None:
+    """SetMemoAttachments: link exactly ``ordered_uids`` (first = newest) and delete the rest."""
+    q = att.delete().where(att.c.memo_id == memo_id)
+    if ordered_uids:
+        q = q.where(att.c.uid.notin_(list(ordered_uids)))
+    await store.execute(q)
+    if ordered_uids:
+        stamps = {uid: now - i for i, uid in enumerate(ordered_uids)}
+        await store.execute(
+            att.update()
+            .where(att.c.uid.in_(list(ordered_uids)))
+            .values(memo_id=memo_id, updated_ts=sa.case(stamps, value=att.c.uid, else_=att.c.updated_ts))
+        )
+
+
+# -- inbox ---------------------------------------------------------------------------------------------
+async def insert_inbox(store, *, sender_id: int, receiver_id: int, message: dict[str, Any], created_ts: int) -> None:
+    await store.execute(
+        tables.inbox.insert().values(
+            sender_id=sender_id, receiver_id=receiver_id, status="UNREAD", message=dumps(message), created_ts=created_ts
+        )
+    )
