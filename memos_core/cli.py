@@ -54,9 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "plugins":
-        from .plugins import load_plugins
+        from .plugins import PluginError, load_plugins
 
-        infos = load_plugins(_config(args)).infos
+        try:
+            infos = load_plugins(_config(args)).infos
+        except (PluginError, ValueError) as e:
+            print(f"memos: {e}", file=sys.stderr)
+            return 1
         if args.json:
             print(json.dumps([i.to_json() for i in infos], indent=2))
         else:
@@ -65,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
         return 0
     if args.command == "serve":
-        return _serve(_config(args))
+        try:
+            config = _config(args)
+        except ValueError as e:
+            print(f"memos: {e}", file=sys.stderr)
+            return 1
+        return _serve(config)
     parser.print_help()
     return 2
 
@@ -86,7 +95,7 @@ def _serve(config: Config) -> int:
             host = config.addr or None
             print(f"memos-py {__version__} serving on http://{config.addr or 'localhost'}:{config.port}", flush=True)
             web.run_app(app, host=host, port=config.port, print=None)
-    except (PluginError, SchemaError, ValueError) as e:
+    except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {e}", file=sys.stderr)
         return 1
     return 0

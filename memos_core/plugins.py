@@ -68,11 +68,33 @@ class Plugins:
         return self.pm.hook
 
 
+def _distribution_index() -> dict[tuple[str, str, str], tuple[str, str]]:
+    """``(group, name, value)`` of every memos entry point -> ``(distribution, version)``.
+
+    stevedore serves entry points from its own cache, as bare ``EntryPoint`` objects that do not
+    know their distribution, so it is looked up here once per start-up.
+    """
+    index: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group in (PLUGINS_GROUP, DRIVERS_GROUP):
+                index.setdefault((ep.group, ep.name, ep.value), (dist.metadata["Name"] or "unknown", dist.version))
+    return index
+
+
+_DIST_INDEX: dict[tuple[str, str, str], tuple[str, str]] | None = None
+
+
 def _dist_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    """The distribution name and version that declared ``ep``."""
+    global _DIST_INDEX
     dist = getattr(ep, "dist", None)
-    if dist is None:
-        return "unknown", "unknown"
-    return dist.metadata["Name"], dist.version
+    if dist is not None:
+        return dist.metadata["Name"], dist.version
+    key = (ep.group, ep.name, ep.value)
+    if _DIST_INDEX is None or key not in _DIST_INDEX:
+        _DIST_INDEX = _distribution_index()
+    return _DIST_INDEX.get(key, ("unknown", "unknown"))
 
 
 def _as_plugin(obj: Any) -> Any:
@@ -96,15 +118,30 @@ def new_plugin_manager(config: Config | None = None) -> pluggy.PluginManager:
 
 
 def _selected_plugin_names(config: Config) -> list[str]:
-    """Apply the allow/deny lists. Core plugins (memos-server's own) ignore the allowlist."""
+    """Apply the allow/deny lists. Core plugins (memos-server's own) ignore the allowlist.
+
+    An allowlisted name that is not installed is an error (a typo must not silently drop a
+    plugin); a blocklisted one that is not installed is only logged.
+    """
     names = []
+    installed = set()
     for ep in importlib.metadata.entry_points(group=PLUGINS_GROUP):
+        installed.add(ep.name)
         if ep.name in config.disable_plugins:
             continue
         is_core = _dist_of(ep)[0] == CORE_DISTRIBUTION
         if config.plugins is not None and not is_core and ep.name not in config.plugins:
             continue
-        names.append(ep.name)
+        if ep.name not in names:
+            names.append(ep.name)
+    missing = sorted(set(config.plugins or ()) - installed)
+    if missing:
+        raise PluginError(
+            f"MEMOS_PLUGINS names plugins that are not installed: {', '.join(missing)} "
+            f"(installed: {', '.join(sorted(installed)) or 'none'})"
+        )
+    for name in sorted(set(config.disable_plugins) - installed):
+        log.warning("MEMOS_DISABLE_PLUGINS names %r, which is not installed", name)
     return names
 
 
@@ -158,7 +195,10 @@ def load_plugins(config: Config, extra: Iterable[Any] = ()) -> Plugins:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise PluginError(f"plugin {e.plugin!r} implements a hook that does not exist: {e}") from e
+        name = pm.get_name(e.plugin) or repr(e.plugin)
+        info = next((i for i in infos if name in (i.name, f"{i.group}:{i.name}")), None)
+        where = f" from distribution {info.distribution} {info.version}".rstrip() if info else ""
+        raise PluginError(f"plugin {name.split(':')[-1]!r}{where} implements a hook that does not exist: {e}") from e
     return Plugins(pm=pm, driver=driver, infos=infos)
 
 

@@ -16,6 +16,8 @@ import typing
 import aiosqlite
 from databases.backends import sqlite as base
 from databases.core import DatabaseURL
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.ddl import DDLElement
 
 BUSY_TIMEOUT_MS = 10_000
 PRAGMAS = (
@@ -83,6 +85,34 @@ class ImmediateTransaction(base.SQLiteTransaction):
 class PooledSQLiteConnection(base.SQLiteConnection):
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
+
+    def _compile(self, query: ClauseElement) -> tuple[str, list, typing.Any, base.CompilationContext]:
+        """Compile as the base class does, minus its debug-log rendering.
+
+        The base class formats the SQL text with ``%`` to log it, which raises on any literal ``%``
+        in the statement (``LIKE '%' || ? || '%'`` from ``contains()``), although the text it runs
+        is never formatted. The qmark SQL and its positional arguments are returned unchanged.
+        """
+        compiled = query.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
+        execution_context = self._dialect.execution_ctx_cls()
+        execution_context.dialect = self._dialect
+        args: list[typing.Any] = []
+        result_map = None
+        if not isinstance(query, DDLElement):
+            params = compiled.construct_params()
+            processors = compiled._bind_processors
+            for key in compiled.positiontup or ():
+                value = params[key]
+                args.append(processors[key](value) if key in processors else value)
+            execution_context.result_column_struct = (
+                compiled._result_columns,
+                compiled._ordered_columns,
+                compiled._textual_ordered_columns,
+                compiled._ad_hoc_textual,
+                compiled._loose_column_name_matching,
+            )
+            result_map = compiled._result_columns
+        return compiled.string, args, result_map, base.CompilationContext(execution_context)
 
 
 class PooledSQLiteBackend(base.SQLiteBackend):
