@@ -95,8 +95,12 @@ def _image(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]
     return html + ">"
 
 
-def _escape_raw(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) -> str:
+def _escape_inline_html(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) -> str:
     return escapeHtml(tokens[idx].content)
+
+
+def _escape_block_html(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) -> str:
+    return "<p>" + escapeHtml(tokens[idx].content.rstrip("\n")) + "</p>\n"
 
 
 def _tag(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) -> str:
@@ -136,8 +140,8 @@ def _build_renderer():
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("link_close", _link_close)
     md.add_render_rule("image", _image)
-    md.add_render_rule("html_inline", _escape_raw)
-    md.add_render_rule("html_block", _escape_raw)
+    md.add_render_rule("html_inline", _escape_inline_html)
+    md.add_render_rule("html_block", _escape_block_html)
     md.add_render_rule(TAG_TOKEN, _tag)
     md.add_render_rule(MENTION_TOKEN, _mention)
     md.renderer.renderInlineAsText = _renderInlineAsText.__get__(md.renderer)  # type: ignore[method-assign]
