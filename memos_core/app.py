@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .api.v1 import create_api_app
+from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
 from .plugins import Plugins, load_plugins
@@ -47,6 +48,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
 
     app.router.add_get("/healthz", healthz)
     app.add_subapp("/api/v1", create_api_app())
+    app.router.add_routes(avatar_routes)
     plugins.pm.hook.memos_register_routes(app=app)
     return app
 

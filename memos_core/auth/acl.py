@@ -11,6 +11,7 @@ PUBLIC_METHODS: frozenset[str] = frozenset(
         "AuthService.RefreshToken",
         # SignOut must work with only the refresh cookie (an expired access token is normal).
         "AuthService.SignOut",
+        "AuthService.GetCurrentUser",  # answers 401 itself, clearing the refresh cookie
         "InstanceService.GetInstanceProfile",
         "InstanceService.GetInstanceSetting",
         "UserService.CreateUser",

@@ -1,11 +1,12 @@
 """The core's default auth plugin: bearer access JWTs and personal access tokens.
 
 Registered through the ``memos.plugins`` entry point ``core-auth`` like any third-party plugin.
-Password sign-in is its auth provider.
+Password sign-in is its auth provider (``passwordCredentials``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from aiohttp import web
@@ -13,11 +14,14 @@ from aiohttp import web
 from ..context import CONTEXT
 from ..errors import unauthenticated
 from ..hookspecs import hookimpl
+from ..services import auth as auth_service
 from ..store import settings as settings_store
 from ..store import users as users_store
 from . import Principal, tokens
 
-PAT_SETTING = "PERSONAL_ACCESS_TOKENS"
+log = logging.getLogger(__name__)
+
+PAT_SETTING = auth_service.PAT_SETTING
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -47,13 +51,26 @@ async def principal_for_token(ctx, token: str) -> Principal:
                 user = await users_store.get_user(store, id=user_id)
                 if user is None or user.is_archived:
                     raise unauthenticated("user not found")
-                return Principal(user=user, method="pat", token_id=entry.get("tokenId", ""))
+                token_id = entry.get("tokenId", "")
+                if auth_service.pat_needs_touch(entry, now):
+                    await _touch(store, user_id, token_id, now)
+                return Principal(user=user, method="pat", token_id=token_id)
         raise unauthenticated("invalid personal access token")
     claims = tokens.verify(ctx.secret, token, kind="access")
     user = await users_store.get_user(store, id=claims["user_id"])
     if user is None or user.is_archived:
         raise unauthenticated("user not found")
     return Principal(user=user, method="access_token")
+
+
+async def _touch(store, user_id: int, token_id: str, now: int) -> None:
+    """Record the PAT's ``lastUsedAt`` on the request's own connection: at most one small write per
+    token per minute (the stored time is the rate limit, so several processes agree). A failure
+    here must not fail the request."""
+    try:
+        await auth_service.touch_personal_access_token(store, user_id, token_id, now)
+    except Exception:
+        log.warning("could not record the last use of a personal access token", exc_info=True)
 
 
 def _epoch(value) -> int:
@@ -74,3 +91,8 @@ async def memos_authenticate(app: web.Application, request: web.Request):
     if token is None:
         return None
     return await principal_for_token(app[CONTEXT], token)
+
+
+@hookimpl(trylast=True)
+def memos_register_auth_providers(register) -> None:
+    register("passwordCredentials", auth_service.password_provider)

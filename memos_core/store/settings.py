@@ -55,3 +55,20 @@ def _loads(raw: str | None) -> dict[str, Any] | None:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+async def get_user_setting_for_update(store, user_id: int, key: str) -> dict[str, Any] | None:
+    """Like :func:`get_user_setting`, locking the row for the caller's transaction (read-modify-write
+    of a JSON value must not lose a concurrent writer's change; SQLite serialises writers anyway)."""
+    q = sa.select(us.c.value).where(us.c.user_id == user_id, us.c.key == key).with_for_update()
+    return _loads(await store.fetch_val(q))
+
+
+async def lock_instance_settings(store) -> None:
+    """Lock the BASIC instance setting row for the current transaction.
+
+    Used as a portable mutex for decisions that read then insert, such as "the first user becomes
+    ADMIN": the row always exists after start-up, so ``FOR UPDATE`` on it serialises such
+    transactions across processes (SQLite ignores the clause; its writers are serialised already).
+    """
+    await store.fetch_val(sa.select(ss.c.name).where(ss.c.name == "BASIC").with_for_update())

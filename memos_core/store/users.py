@@ -110,3 +110,69 @@ async def create_user(store, **values: Any) -> User:
 
 async def update_user(store, user_id: int, **values: Any) -> None:
     await store.execute(t.update().where(t.c.id == user_id).values(**values))
+
+
+async def username_taken(store, username: str, *, exclude_id: int | None = None) -> bool:
+    q = sa.select(t.c.id).where(t.c.username == username)
+    if exclude_id is not None:
+        q = q.where(t.c.id != exclude_id)
+    return await store.fetch_val(q.limit(1)) is not None
+
+
+#: Ids per ``IN (...)`` list when deleting a user's rows (stays far below every database's limit).
+DELETE_CHUNK = 500
+
+
+def _chunks(items: list, size: int = DELETE_CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def delete_user_cascade(store, user_id: int) -> list[dict[str, Any]]:
+    """Delete a user and everything hanging off them (SPEC §5.7); call inside a transaction.
+
+    The doomed memos are the user's own plus, recursively, every comment under them (other users'
+    comments included), found with one recursive query. Each dependent table is then cleared with a
+    few set-based statements (ids go in chunks of :data:`DELETE_CHUNK`). Returns the deleted
+    attachment rows, so storage can remove their files after the commit.
+    """
+    m, rel = tables.memo, tables.memo_relation
+    doomed = sa.select(m.c.id.label("id")).where(m.c.creator_id == user_id).cte("doomed", recursive=True)
+    doomed = doomed.union(sa.select(rel.c.memo_id).where(rel.c.type == "COMMENT", rel.c.related_memo_id == doomed.c.id))
+    rows = await store.fetch_all(sa.select(m.c.id, m.c.uid).where(m.c.id.in_(sa.select(doomed.c.id))))
+    memo_ids = [r["id"] for r in rows]
+    memo_names = [f"memos/{r['uid']}" for r in rows]
+
+    a = tables.attachment
+    attachment_cols = (a.c.id, a.c.uid, a.c.creator_id, a.c.memo_id, a.c.storage_type, a.c.reference, a.c.payload)
+    attachments = [
+        {c.name: r[c.name] for c in attachment_cols}
+        for r in await store.fetch_all(sa.select(*attachment_cols).where(a.c.creator_id == user_id))
+    ]
+    for chunk in _chunks(memo_ids):
+        q = sa.select(*attachment_cols).where(a.c.memo_id.in_(chunk), a.c.creator_id != user_id)
+        attachments += [{c.name: r[c.name] for c in attachment_cols} for r in await store.fetch_all(q)]
+
+    rx, share, inbox = tables.reaction, tables.memo_share, tables.inbox
+    await store.execute(rx.delete().where(rx.c.creator_id == user_id))
+    await store.execute(a.delete().where(a.c.creator_id == user_id))
+    await store.execute(share.delete().where(share.c.creator_id == user_id))
+    await store.execute(inbox.delete().where(sa.or_(inbox.c.sender_id == user_id, inbox.c.receiver_id == user_id)))
+    for chunk in _chunks(memo_names):
+        await store.execute(rx.delete().where(rx.c.content_id.in_(chunk)))
+    json_text = store.driver.json_text
+    for chunk in _chunks(memo_ids):
+        await store.execute(a.delete().where(a.c.memo_id.in_(chunk)))
+        await store.execute(share.delete().where(share.c.memo_id.in_(chunk)))
+        refs = [
+            sa.cast(json_text(inbox.c.message, kind, field), sa.Integer).in_(chunk)
+            for kind in ("memoComment", "memoMention")
+            for field in ("memoId", "relatedMemoId")
+        ]
+        await store.execute(inbox.delete().where(sa.or_(*refs)))
+        await store.execute(rel.delete().where(sa.or_(rel.c.memo_id.in_(chunk), rel.c.related_memo_id.in_(chunk))))
+        await store.execute(m.delete().where(m.c.id.in_(chunk)))
+    await store.execute(tables.user_identity.delete().where(tables.user_identity.c.user_id == user_id))
+    await store.execute(tables.user_setting.delete().where(tables.user_setting.c.user_id == user_id))
+    await store.execute(t.delete().where(t.c.id == user_id))
+    return attachments

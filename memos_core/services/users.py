@@ -1,0 +1,353 @@
+"""Users and user settings: who may see or change what (SPEC §4.6, §5.1-5.3, §5.7).
+
+Every access rule for users lives here; handlers only parse and serialise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from typing import Any
+
+from ..api.v1.jsonutil import UID_RE, enum_value, snake
+from ..auth.passwords import check_password, hash_password
+from ..context import Context, Event
+from ..errors import already_exists, denied, invalid, not_found, unauthenticated
+from ..store import settings as settings_store
+from ..store import users as users_store
+from ..store.users import ARCHIVED, NORMAL, ROLE_ADMIN, ROLE_USER, User
+from . import instance
+
+ROLES = {2: ROLE_ADMIN, 3: ROLE_USER}
+STATES = {1: NORMAL, 2: ARCHIVED}
+#: UpdateUser mask paths -> ``user`` columns (SPEC §3.3).
+UPDATE_PATHS = {
+    "username": "username",
+    "display_name": "nickname",
+    "email": "email",
+    "avatar_url": "avatar_url",
+    "description": "description",
+    "role": "role",
+    "password": "password_hash",
+    "state": "row_status",
+}
+#: Output-only or identifying User fields a client may echo back; never update paths.
+_READ_ONLY_FIELDS = {"name", "create_time", "update_time", "update_mask"}
+AVATAR_TYPES = ("png", "jpeg", "jpg", "gif", "webp")
+_AVATAR_RE = re.compile(r"^data:image/([a-z]+);base64,(.*)$", re.DOTALL)
+MAX_BATCH = 100
+SETTING_KEYS = ("GENERAL", "WEBHOOKS")
+GENERAL_DEFAULT = {"locale": "en", "memoVisibility": "PRIVATE", "theme": ""}
+_GENERAL_PATHS = {"locale": "locale", "memo_visibility": "memoVisibility", "theme": "theme"}
+_FILTER_RE = re.compile(r"""^\s*username\s*==\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*$""")
+
+
+# -- validation -------------------------------------------------------------------------------------
+def check_username(value: Any) -> str:
+    """A username that may be written: the UID rule, and not all digits (SPEC §3.5)."""
+    if not isinstance(value, str) or not UID_RE.match(value) or value.isdigit():
+        raise invalid(f"invalid username: {value!r}")
+    return value
+
+
+def check_avatar(value: Any) -> str:
+    """Empty, or a base64 ``data:image/<png|jpeg|jpg|gif|webp>`` URI."""
+    if value == "":
+        return value
+    m = _AVATAR_RE.match(value) if isinstance(value, str) else None
+    if m is None or m.group(1) not in AVATAR_TYPES:
+        raise invalid("invalid avatar: expected a data:image/(png|jpeg|gif|webp);base64 URI")
+    try:
+        base64.b64decode(m.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("invalid avatar: bad base64 data") from None
+    return value
+
+
+def _string(body: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        if key in body and body[key] is not None:
+            if not isinstance(body[key], str):
+                raise invalid(f"{keys[0]} must be a string")
+            return body[key]
+    return ""
+
+
+def _require_viewer(viewer: Any) -> Any:
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    return viewer
+
+
+# -- reads ------------------------------------------------------------------------------------------
+async def get_user(ctx: Context, username: str) -> User:
+    """The user named ``username`` (exact match), or NOT_FOUND."""
+    user = await users_store.get_user(ctx.store, username=username) if username else None
+    if user is None or user.username != username:
+        raise not_found(f"user not found: {username}")
+    return user
+
+
+async def list_users(ctx: Context, viewer: Any, filter_expr: str | None) -> list[User]:
+    """Every user, archived included, newest first (admins only)."""
+    if not _require_viewer(viewer).is_admin:
+        raise denied("only admins may list users")
+    username = None
+    if filter_expr:
+        m = _FILTER_RE.match(filter_expr)
+        if m is None:
+            raise invalid(f'unsupported filter {filter_expr!r}: only username == "name" is supported')
+        username = m.group(1) if m.group(1) is not None else m.group(2)
+    return await users_store.list_users(ctx.store, username=username)
+
+
+async def batch_get_users(ctx: Context, usernames: Any) -> list[User]:
+    """NORMAL users among ``usernames`` (trimmed, blanks skipped, deduplicated), in request order."""
+    if usernames is None:
+        usernames = []
+    if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
+        raise invalid("usernames must be a list of strings")
+    wanted = list(dict.fromkeys(u.strip() for u in usernames if u.strip()))
+    if len(wanted) > MAX_BATCH:
+        raise invalid(f"at most {MAX_BATCH} usernames per request")
+    found = await users_store.get_users_by_usernames(ctx.store, wanted)
+    return [found[u] for u in wanted if u in found and found[u].row_status == NORMAL]
+
+
+# -- create -----------------------------------------------------------------------------------------
+async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, validate_only: bool = False) -> User:
+    """Sign-up (anonymous) or user creation by an admin (SPEC §4.6).
+
+    The first user ever becomes ADMIN. That decision and the insert share one transaction that
+    holds the instance-settings row lock, so two racing sign-ups cannot both see an empty table.
+    """
+    username = check_username(body.get("username"))
+    password = check_password(body.get("password"))
+    values = {
+        "email": _string(body, "email"),
+        "nickname": _string(body, "displayName", "display_name"),
+        "avatar_url": check_avatar(_string(body, "avatarUrl", "avatar_url")),
+        "description": _string(body, "description"),
+    }
+    admin_caller = viewer is not None and viewer.is_admin
+    requested_role = enum_value(body.get("role"), ROLES, "role", default=ROLE_USER)
+    store = ctx.store
+
+    async def decide_role() -> str:
+        if admin_caller:
+            return requested_role
+        if await users_store.count_users(store) == 0:
+            return ROLE_ADMIN
+        general = await instance.general(store)
+        if general["disallowUserRegistration"]:
+            raise denied("user registration is not allowed")
+        if general["disallowPasswordAuth"]:
+            raise denied("password sign-up is not allowed")
+        return ROLE_USER
+
+    # Cheap checks first: a refused sign-up should not cost a bcrypt hash.
+    await decide_role()
+    if await users_store.username_taken(store, username):
+        raise already_exists(f"username {username!r} is already taken")
+    now = int(time.time())
+    if validate_only:
+        return User(
+            0, username, await decide_role(), NORMAL, password_hash="", created_ts=now, updated_ts=now, **values
+        )
+    password_hash = await hash_password(password)
+    async with store.transaction():
+        if not admin_caller:
+            await settings_store.lock_instance_settings(store)
+        role = await decide_role()
+        if await users_store.username_taken(store, username):
+            raise already_exists(f"username {username!r} is already taken")
+        try:
+            user = await users_store.create_user(
+                store,
+                username=username,
+                role=role,
+                row_status=NORMAL,
+                password_hash=password_hash,
+                created_ts=now,
+                updated_ts=now,
+                **values,
+            )
+        except Exception as e:
+            if store.is_unique_violation(e):
+                raise already_exists(f"username {username!r} is already taken") from None
+            raise
+    actor = viewer.user if viewer is not None else user
+    from ..api.v1.users import user_to_json
+
+    await ctx.emit(Event("memos.user.created", user_to_json(user, actor), actor=actor))
+    return user
+
+
+# -- update -----------------------------------------------------------------------------------------
+def _mask_from_body(body: dict[str, Any]) -> list[str]:
+    paths = []
+    for key in body:
+        path = snake(key)
+        if path in _READ_ONLY_FIELDS:
+            continue
+        paths.append(path)
+    return paths
+
+
+async def update_user(ctx: Context, viewer: Any, username: str, body: dict[str, Any], mask: list[str] | None) -> User:
+    """Apply the masked fields of ``body`` to a user (self or admin; role/state admin only)."""
+    viewer = _require_viewer(viewer)
+    user = await get_user(ctx, username)
+    is_self = viewer.id == user.id
+    if not is_self and not viewer.is_admin:
+        raise denied("permission denied")
+    paths = list(dict.fromkeys(mask if mask is not None else _mask_from_body(body)))
+    if not paths:
+        raise invalid("update mask is required")
+    for path in paths:
+        if path not in UPDATE_PATHS:
+            raise invalid(f"invalid update path: {path}")
+
+    store = ctx.store
+    general = await instance.general(store) if {"username", "display_name"} & set(paths) else {}
+    changes: dict[str, Any] = {}
+    for path in paths:
+        if path == "username":
+            if general["disallowChangeUsername"]:
+                raise denied("changing the username is not allowed")
+            changes["username"] = check_username(body.get("username"))
+        elif path == "display_name":
+            if general["disallowChangeNickname"]:
+                raise denied("changing the display name is not allowed")
+            changes["nickname"] = _string(body, "displayName", "display_name")
+        elif path == "email":
+            changes["email"] = _string(body, "email")
+        elif path == "description":
+            changes["description"] = _string(body, "description")
+        elif path == "avatar_url":
+            changes["avatar_url"] = check_avatar(_string(body, "avatarUrl", "avatar_url"))
+        elif path == "role":
+            if not viewer.is_admin:
+                raise denied("only admins may change roles")
+            if is_self:
+                raise denied("you cannot change your own role")
+            role = enum_value(body.get("role"), ROLES, "role")
+            if role is None:
+                raise invalid("role is required")
+            changes["role"] = role
+        elif path == "state":
+            if not viewer.is_admin:
+                raise denied("only admins may change the state of a user")
+            changes["row_status"] = enum_value(body.get("state"), STATES, "state", default=NORMAL)
+        elif path == "password":
+            changes["password_hash"] = check_password(body.get("password"))
+    if "password_hash" in changes:
+        changes["password_hash"] = await hash_password(changes["password_hash"])
+    changes["updated_ts"] = int(time.time())
+
+    async with store.transaction():
+        new_name = changes.get("username")
+        if new_name is not None and await users_store.username_taken(store, new_name, exclude_id=user.id):
+            raise already_exists(f"username {new_name!r} is already taken")
+        try:
+            await users_store.update_user(store, user.id, **changes)
+        except Exception as e:
+            if store.is_unique_violation(e):
+                raise already_exists(f"username {new_name!r} is already taken") from None
+            raise
+        updated = await users_store.get_user(store, id=user.id)
+    assert updated is not None
+    return updated
+
+
+# -- delete -----------------------------------------------------------------------------------------
+async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
+    """Delete a user and all their data in one transaction (self or admin; SPEC §5.7).
+
+    After the commit, ``memos.user.deleted`` is emitted with ``extra["attachments"]`` (the deleted
+    attachment rows) so storage plugins can remove files and objects.
+    """
+    viewer = _require_viewer(viewer)
+    user = await get_user(ctx, username)
+    if viewer.id != user.id and not viewer.is_admin:
+        raise denied("permission denied")
+    from ..api.v1.users import user_to_json
+
+    snapshot = user_to_json(user, viewer)
+    async with ctx.store.transaction():
+        attachments = await users_store.delete_user_cascade(ctx.store, user.id)
+    actor = viewer.user if viewer.id != user.id else None
+    await ctx.emit(Event("memos.user.deleted", snapshot, actor=actor, extra={"attachments": attachments}))
+    return user
+
+
+# -- settings ---------------------------------------------------------------------------------------
+def check_setting_key(key: str) -> str:
+    if key not in SETTING_KEYS:
+        raise invalid(f"invalid user setting key: {key!r}")
+    return key
+
+
+async def _settings_owner(ctx: Context, viewer: Any, username: str) -> User:
+    """User settings are readable and writable by their owner only (admins included in the refusal)."""
+    viewer = _require_viewer(viewer)
+    user = await get_user(ctx, username)
+    if viewer.id != user.id:
+        raise denied("permission denied")
+    return user
+
+
+def _setting_value(key: str, stored: dict[str, Any] | None) -> dict[str, Any]:
+    if key == "GENERAL":
+        if stored is None:
+            return dict(GENERAL_DEFAULT)
+        return {k: stored.get(k) if isinstance(stored.get(k), str) else "" for k in GENERAL_DEFAULT}
+    hooks = (stored or {}).get("webhooks")
+    return {"webhooks": [h for h in hooks if isinstance(h, dict)] if isinstance(hooks, list) else []}
+
+
+async def get_user_setting(ctx: Context, viewer: Any, username: str, key: str) -> tuple[User, dict[str, Any]]:
+    """``(owner, value)`` of the setting; GENERAL with defaults, WEBHOOKS as stored."""
+    check_setting_key(key)
+    user = await _settings_owner(ctx, viewer, username)
+    return user, _setting_value(key, await settings_store.get_user_setting(ctx.store, user.id, key))
+
+
+async def list_user_settings(ctx: Context, viewer: Any, username: str) -> tuple[User, list[tuple[str, dict]]]:
+    """Both API-visible settings (upstream also leaks internal rows as junk entries; not here)."""
+    user = await _settings_owner(ctx, viewer, username)
+    stored = dict(await settings_store.list_user_settings(ctx.store, user.id))
+    return user, [(key, _setting_value(key, stored.get(key))) for key in SETTING_KEYS]
+
+
+async def update_user_setting(
+    ctx: Context, viewer: Any, username: str, key: str, body: dict[str, Any], mask: list[str] | None
+) -> tuple[User, dict[str, Any]]:
+    """Update GENERAL fields named by the mask (bare or ``general_setting.``-prefixed; others ignored)."""
+    check_setting_key(key)
+    user = await _settings_owner(ctx, viewer, username)
+    if key != "GENERAL":
+        raise invalid(f"the {key} setting cannot be updated here")
+    incoming = body.get("generalSetting", body.get("general_setting"))
+    if incoming is None:
+        incoming = {}
+    if not isinstance(incoming, dict):
+        raise invalid("generalSetting must be an object")
+    if mask is None:
+        mask = [snake(k) for k in incoming]
+    if not mask:
+        raise invalid("update mask is required")
+    fields = {}
+    for path in mask:
+        path = path.removeprefix("general_setting.")
+        if path in _GENERAL_PATHS:
+            field = _GENERAL_PATHS[path]
+            fields[field] = _string(incoming, field, path)
+    store = ctx.store
+    async with store.transaction():
+        current = _setting_value(key, await settings_store.get_user_setting_for_update(store, user.id, key))
+        current.update(fields)
+        await settings_store.set_user_setting(store, user.id, key, {k: v for k, v in current.items() if v})
+    return user, current
