@@ -1,0 +1,222 @@
+"""The SQLite driver and the store's schema handling, seen through the app and the database file."""
+
+import asyncio
+import importlib.util
+import json
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+
+from memos_core import CONTEXT, Config
+from memos_core.app import create_app
+from memos_core.plugins import load_plugins
+from memos_core.store import SCHEMA_VERSION, SchemaError, Store
+from memos_core.store import settings as settings_store
+
+
+def _fixture_module(name: str):
+    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+upstream = _fixture_module("upstream_db")
+procs = _fixture_module("processes")
+
+
+def schema_of(path: Path) -> dict[str, tuple]:
+    """Tables and indexes with their columns as SQLite reports them (order-insensitive)."""
+    conn = sqlite3.connect(path)
+    try:
+        out = {}
+        names = conn.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        for kind, name, table in names:
+            if kind == "table":
+                cols = conn.execute(f"PRAGMA table_info('{name}')").fetchall()
+                out[name] = ("table", tuple(sorted((c[1], c[2].upper(), c[3], c[4], c[5]) for c in cols)))
+            else:
+                cols = conn.execute(f"PRAGMA index_info('{name}')").fetchall()
+                out[name] = (kind, table, tuple(c[2] for c in cols))
+        for table in [n for _, n, _ in names if _ == "table"]:
+            uniques = [
+                tuple(c[2] for c in conn.execute(f"PRAGMA index_info('{ix[1]}')"))
+                for ix in conn.execute(f"PRAGMA index_list('{table}')")
+                if ix[2]
+            ]
+            out[f"{table} unique"] = tuple(sorted(uniques))
+        return out
+    finally:
+        conn.close()
+
+
+def sqlite_master(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall(), key=str)
+    finally:
+        conn.close()
+
+
+def basic_of(path: Path) -> dict:
+    conn = sqlite3.connect(path)
+    try:
+        return json.loads(conn.execute("SELECT value FROM system_setting WHERE name = 'BASIC'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def set_schema_version(path: Path, version: str | None) -> None:
+    conn = sqlite3.connect(path)
+    basic = basic_of(path)
+    if version is None:
+        basic.pop("schemaVersion")
+    else:
+        basic["schemaVersion"] = version
+    conn.execute("UPDATE system_setting SET value = ? WHERE name = 'BASIC'", (json.dumps(basic),))
+    conn.commit()
+    conn.close()
+
+
+async def start(aiohttp_client, path: Path):
+    return await aiohttp_client(create_app(Config(dsn=str(path))))
+
+
+# -- a new database --------------------------------------------------------------------------------
+async def test_new_database_gets_the_schema_version_and_a_secret(memos_client, tmp_path):
+    path = tmp_path / "memos_prod.db"
+    assert path.exists()
+    basic = basic_of(path)
+    assert basic["schemaVersion"] == SCHEMA_VERSION == "0.28.1"
+    assert len(basic["secretKey"]) == 36  # a UUIDv4, as upstream stores it
+    tables = {name for name, (kind, *_) in schema_of(path).items() if kind == "table"}
+    assert tables == {
+        "system_setting",
+        "user",
+        "user_setting",
+        "memo",
+        "memo_relation",
+        "attachment",
+        "idp",
+        "inbox",
+        "reaction",
+        "memo_share",
+        "user_identity",
+    }
+
+
+async def test_new_schema_matches_upstream_column_for_column(memos_client, tmp_path):
+    theirs = upstream.build(tmp_path / "upstream.db")
+    assert schema_of(tmp_path / "memos_prod.db") == schema_of(theirs)
+
+
+async def test_demo_mode_uses_the_demo_file(aiohttp_client, tmp_path):
+    await aiohttp_client(create_app(Config(data=str(tmp_path), mode="demo")))
+    assert (tmp_path / "memos_demo.db").exists() and not (tmp_path / "memos_prod.db").exists()
+
+
+async def test_restart_keeps_schema_and_secret(aiohttp_client, tmp_path):
+    path = tmp_path / "m.db"
+    client = await start(aiohttp_client, path)
+    await client.close()
+    before, master = basic_of(path), sqlite_master(path)
+    await start(aiohttp_client, path)
+    assert basic_of(path) == before and sqlite_master(path) == master
+
+
+# -- connections -----------------------------------------------------------------------------------
+async def test_app_connections_use_wal_full_sync_and_busy_timeout(memos_client):
+    store = memos_client.app[CONTEXT].store
+    async with store.connection():
+        assert (await store.fetch_val(sa.text("PRAGMA journal_mode"))).lower() == "wal"
+        assert await store.fetch_val(sa.text("PRAGMA synchronous")) == 2  # FULL
+        assert await store.fetch_val(sa.text("PRAGMA busy_timeout")) == 10_000
+        assert await store.fetch_val(sa.text("PRAGMA foreign_keys")) == 0  # as upstream: not enforced
+
+
+async def test_literal_percent_in_sql_runs(memos_client):
+    """``contains()`` renders ``LIKE '%' || ? || '%'``; the driver must not choke on the ``%``."""
+    store = memos_client.app[CONTEXT].store
+    async with store.connection():
+        await settings_store.set_user_setting(store, 7, "NOTE", {"text": "100%_done"})
+        await settings_store.set_user_setting(store, 8, "NOTE", {"text": "100 done"})
+        found = await settings_store.find_user_settings_containing(store, "NOTE", "100%_")
+    assert found == [(7, {"text": "100%_done"})]
+
+
+async def test_two_stores_on_one_file_serialise_read_then_write(memos_client, tmp_path):
+    """Two processes' worth of stores on one file: BEGIN IMMEDIATE + busy timeout make concurrent
+    read-modify-write transactions wait for each other instead of failing or losing updates."""
+    config = Config(data=str(tmp_path))
+    stores = [memos_client.app[CONTEXT].store, Store(load_plugins(config).driver)]
+    await stores[1].connect()
+    t = sa.table("system_setting", sa.column("name"), sa.column("value"))
+    async with stores[0].connection():
+        await settings_store.set_instance_setting(stores[0], "COUNTER", {"n": 0})
+
+    async def bump(store):
+        async with store.connection(), store.transaction():
+            value = json.loads(await store.fetch_val(sa.select(t.c.value).where(t.c.name == "COUNTER")))
+            await asyncio.sleep(0.001)
+            await settings_store.set_instance_setting(store, "COUNTER", {"n": value["n"] + 1})
+
+    try:
+        await asyncio.gather(*(bump(stores[i % 2]) for i in range(20)))
+    finally:
+        await stores[1].disconnect()
+    async with stores[0].connection():
+        assert await settings_store.get_instance_setting(stores[0], "COUNTER") == {"n": 20}
+
+
+# -- schema versions -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("version", "expect"),
+    [
+        ("0.29.0", "newer than 0.28.1"),
+        ("0.21.0", "too old"),
+        (None, "(none)"),
+        ("", "(none)"),
+        ("0.27.0", "cannot upgrade"),
+    ],
+)
+async def test_unservable_schema_version_is_refused(tmp_path, version, expect):
+    path = upstream.build(tmp_path / "m.db")
+    set_schema_version(path, version)
+    master = sqlite_master(path)
+    runner = web.AppRunner(create_app(Config(dsn=str(path))))
+    with pytest.raises(SchemaError, match=re.escape(expect)):
+        await runner.setup()  # start-up: what `memos serve` and every test client run first
+    assert sqlite_master(path) == master
+
+
+def test_memos_serve_refuses_a_newer_database(tmp_path):
+    path = upstream.build(tmp_path / "m.db")
+    set_schema_version(path, "0.29.0")
+    r = procs.run_memos("serve", "--port", str(procs.free_port()), "--dsn", str(path), env=procs.memos_env(tmp_path))
+    assert r.returncode == 1
+    assert "schema version 0.29.0" in r.stderr and "cannot downgrade" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# -- an upstream database --------------------------------------------------------------------------
+async def test_upstream_database_opens_unchanged(aiohttp_client, tmp_path):
+    path = upstream.build(tmp_path / "m.db")
+    master = sqlite_master(path)
+    client = await start(aiohttp_client, path)
+    r = await client.get("/api/v1/instance/settings/MEMO_RELATED")
+    assert (await r.json())["memoRelatedSetting"] == {
+        "contentLengthLimit": 16384,
+        "enableDoubleClickEdit": False,
+        "reactions": ["👍", "🔥", "🎉"],
+    }
+    assert client.app[CONTEXT].secret == upstream.SECRET_KEY
+    await client.close()
+    assert sqlite_master(path) == master
+    assert basic_of(path) == {"secretKey": upstream.SECRET_KEY, "schemaVersion": "0.28.1"}
