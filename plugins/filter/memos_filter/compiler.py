@@ -77,16 +77,19 @@ _NOT_SUPPORTED = {
     "dot_ident": "leading-dot names",
     "dot_ident_arg": "leading-dot calls",
 }
-_TERMINALS = {
+# How parse errors name what was expected; None hides what the filter language rejects anyway.
+_TERMINALS: dict[str, str | None] = {
     "IDENT": "a name",
     "INT_LIT": "an integer",
-    "UINT_LIT": "an integer",
-    "FLOAT_LIT": "a number",
+    "UINT_LIT": None,
+    "FLOAT_LIT": None,
     "STRING_LIT": "a string",
     "MLSTRING_LIT": "a string",
-    "BYTES_LIT": "a bytes literal",
+    "BYTES_LIT": None,
     "BOOL_LIT": "true or false",
     "NULL_LIT": "null",
+    "LBRACE": None,
+    "DOT": None,
 }
 
 EQ = frozenset({"==", "!="})
@@ -210,13 +213,13 @@ def _parse_error(text: str, error: CELParseError) -> ApiError:
         lines = text.splitlines(keepends=True)
         line, column = error.line or 1, error.column or 1
         found, pos, expected = "syntax error", sum(len(x) for x in lines[: line - 1]) + column, set()
-    names = sorted({_terminal_name(t) for t in expected or ()})
+    names = sorted({name for name in map(_terminal_name, expected or ()) if name})
     if not names or len(names) > MAX_EXPECTED:  # after a complete operand almost anything may follow
         return invalid(found, pos)
     return invalid(f"{found}, expected {', '.join(names)}", pos)
 
 
-def _terminal_name(terminal: str) -> str:
+def _terminal_name(terminal: str) -> str | None:
     if terminal in _TERMINALS:
         return _TERMINALS[terminal]
     try:
