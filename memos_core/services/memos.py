@@ -20,6 +20,7 @@ from ..context import Event
 from ..errors import already_exists, denied, invalid, not_found
 from ..store import memos as store
 from ..store import tables
+from ..store import users as users_store
 from . import access, instance
 
 if TYPE_CHECKING:
@@ -460,13 +461,14 @@ async def create_memo(
             if ctx.store.is_unique_violation(e):
                 raise already_exists(f"memo already exists: memos/{uid}") from None
             raise
+        notices: list[tuple[int, int, dict[str, Any]]] = []
         if parent is not None:
             await store.add_comment_relation(ctx.store, new_id, parent.id)
             if parent.creator_id != viewer.id and visibility != "PRIVATE":
                 message = {"type": "MEMO_COMMENT", "memoComment": {"memoId": new_id, "relatedMemoId": parent.id}}
-                await store.insert_inbox(
-                    ctx.store, sender_id=viewer.id, receiver_id=parent.creator_id, message=message, created_ts=now
-                )
+                notices.append((viewer.id, parent.creator_id, message))
+        notices += await _mention_notices(ctx, viewer, new_id, viewer.id, visibility, content, "", parent, notices)
+        await store.insert_inbox(ctx.store, notices, now)
         if relation_uids:
             await _set_references(ctx, new_id, uid, relation_uids)
         if attachment_uids:
@@ -477,6 +479,38 @@ async def create_memo(
     extra = {"parent": parent.name} if parent is not None else {}
     await ctx.emit(Event("memos.memo.created", data, actor=viewer.user, extra=extra))
     return data
+
+
+async def _mention_notices(
+    ctx: Context,
+    viewer: Principal,
+    memo_id: int,
+    creator_id: int,
+    visibility: str,
+    content: str,
+    old_content: str,
+    parent: store.Memo | None,
+    already: list[tuple[int, int, dict[str, Any]]],
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """MEMO_MENTION notices for ``@names`` new in ``content`` (SPEC §5.5)."""
+    names = await ctx.first("memos_extract_mentions", content=content) or []
+    if old_content and names:
+        old = set(await ctx.first("memos_extract_mentions", content=old_content) or [])
+        names = [n for n in names if n not in old]
+    if not names or visibility == "PRIVATE":
+        return []  # a PRIVATE memo's only reader is its creator, who is never notified of themself
+    notified = {receiver for _, receiver, _ in already}
+    mention: dict[str, Any] = {"memoId": memo_id}
+    if parent is not None:
+        mention["relatedMemoId"] = parent.id
+    out = []
+    for user in (await users_store.get_users_by_usernames(ctx.store, names)).values():
+        if user.is_archived or user.id in (creator_id, viewer.id) or user.id in notified:
+            continue
+        if parent is not None and parent.visibility == "PRIVATE" and user.id != parent.creator_id:
+            continue
+        out.append((viewer.id, user.id, {"type": "MEMO_MENTION", "memoMention": mention}))
+    return out
 
 
 UPDATABLE = {
@@ -551,6 +585,14 @@ async def update_memo(
 
     async with ctx.store.transaction():
         await store.update_memo(ctx.store, memo.id, values)
+        if "content" in values and values["content"] != memo.content:
+            parents = await store.parents_for(ctx.store, [memo.id])
+            parent = await store.get_memo(ctx.store, uid=parents[memo.id]) if memo.id in parents else None
+            visibility = values.get("visibility", memo.visibility)
+            notices = await _mention_notices(
+                ctx, viewer, memo.id, memo.creator_id, visibility, values["content"], memo.content, parent, []
+            )
+            await store.insert_inbox(ctx.store, notices, now)
         if relation_uids is not None:
             await _set_references(ctx, memo.id, memo.uid, relation_uids)
         if attachment_uids is not None:

@@ -319,9 +319,11 @@ async def replace_attachments(store, memo_id: int, ordered_uids: Sequence[str], 
 
 
 # -- inbox ---------------------------------------------------------------------------------------------
-async def insert_inbox(store, *, sender_id: int, receiver_id: int, message: dict[str, Any], created_ts: int) -> None:
-    await store.execute(
-        tables.inbox.insert().values(
-            sender_id=sender_id, receiver_id=receiver_id, status="UNREAD", message=dumps(message), created_ts=created_ts
-        )
-    )
+async def insert_inbox(store, rows: Sequence[tuple[int, int, dict[str, Any]]], created_ts: int) -> None:
+    """Unread notices, one statement: ``(sender_id, receiver_id, message)`` each."""
+    if rows:
+        values = [
+            {"sender_id": s, "receiver_id": r, "status": "UNREAD", "message": dumps(msg), "created_ts": created_ts}
+            for s, r, msg in rows
+        ]
+        await store.execute(tables.inbox.insert().values(values))

@@ -294,3 +294,33 @@ async def test_relations_missing_memo(memos_client, memos_users):
     assert (await memos_client.get("/api/v1/memos/nope/relations")).status == 404
     r = await memos_client.patch("/api/v1/memos/nope/relations", json={"relations": []}, headers=alice.headers)
     assert r.status == 404
+
+
+# -- mentions --------------------------------------------------------------------------------------
+async def test_mention_notices(memos_client, memos_users):
+    alice = await memos_users("alice")
+    bob = await memos_users("bob")
+    carol = await memos_users("carol", row_status="ARCHIVED")
+    dave = await memos_users("dave")
+
+    async def notices():
+        return sorted(
+            (r["receiver_id"], json.loads(r["message"])["type"]) for r in await rows(memos_client, tables.inbox)
+        )
+
+    await memo(memos_client, alice, "m", content="hi @bob @carol @alice @ghost")
+    assert await notices() == [(bob.id, "MEMO_MENTION")]
+    r = await memos_client.patch(
+        "/api/v1/memos/m?updateMask=content", json={"content": "hi @bob and @dave"}, headers=alice.headers
+    )
+    assert r.status == 200
+    assert await notices() == [(bob.id, "MEMO_MENTION"), (dave.id, "MEMO_MENTION")]
+    await memo(memos_client, alice, "p", visibility="PRIVATE", content="secret @dave")
+    assert len(await notices()) == 2
+    # a comment mentioning the parent's owner notifies them once (the comment notice)
+    r = await memos_client.post(
+        "/api/v1/memos/m/comments", json={"content": "@alice look", "visibility": "PUBLIC"}, headers=bob.headers
+    )
+    assert r.status == 200
+    assert await notices() == [(alice.id, "MEMO_COMMENT"), (bob.id, "MEMO_MENTION"), (dave.id, "MEMO_MENTION")]
+    assert carol.id not in {n[0] for n in await notices()}
