@@ -351,7 +351,9 @@ class Compiler:
         usernames = [n.removeprefix("users/") for n in names if n.startswith("users/") and len(n) > len("users/")]
         if not usernames:
             return sa.false()
-        ids = sa.select(tables.user.c.id).where(tables.user.c.username.in_(usernames))
+        # An alias of its own, uncorrelated: it stays independent of any join on ``user`` in the caller's query.
+        users = tables.user.alias("filter_creator")
+        ids = sa.select(users.c.id).where(users.c.username.in_(usernames)).correlate(None)
         return self.table.c.creator_id.in_(ids)
 
     def membership(self, left: Tree | Token, right: Tree | Token) -> ColumnElement[bool]:

@@ -261,6 +261,22 @@ def test_memo_filter(engine, db_path, expression, expected):
     assert run_literal(db_path, tables.memo, clause) == expected
 
 
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [('creator == "users/bob"', BY[BOB]), ('creator != "users/bob" && pinned', ids(1))],
+)
+def test_creator_inside_a_query_that_joins_user(engine, expression, expected):
+    memo, user = tables.memo, tables.user
+    query = (
+        sa.select(memo.c.id, user.c.username)
+        .select_from(memo.join(user, user.c.id == memo.c.creator_id))
+        .where(compile_filter(expression, "memo", "sqlite"))
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    assert frozenset(row.id for row in rows) == expected
+
+
 @pytest.mark.parametrize("dialect", [postgresql.dialect(), mysql.dialect()], ids=["postgresql", "mysql"])
 @pytest.mark.parametrize("expression", [c[0] for c in CASES])
 def test_other_dialects_compile(dialect, expression):
