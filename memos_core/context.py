@@ -47,8 +47,17 @@ class Context:
         return self.plugins.pm.hook
 
     async def emit(self, event: Event) -> None:
-        """Fan an event out to plugins; a failing plugin is logged, never the caller's problem."""
-        for impl in self.plugins.pm.hook.memos_on_event.get_hookimpls():
+        """Fan an event out to plugins; a failing plugin is logged, never the caller's problem.
+
+        Implementations are called one by one (not through one pluggy call) so that one failing
+        plugin cannot stop the others from seeing the event.
+        """
+        impls = self.plugins.pm.hook.memos_on_event.get_hookimpls()
+        if self.config.trace_plugins:
+            logging.getLogger("memos.plugins.trace").info(
+                "hook memos_on_event(%s) -> %s", event.name, [i.plugin_name for i in impls]
+            )
+        for impl in impls:
             try:
                 await call_all(_single(impl), app=self.app, event=event)
             except Exception:
