@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 import re
 import time
 import uuid
@@ -160,7 +161,7 @@ class SignInThrottle:
             times = self._live(kind, key, now)
             if times is not None and len(times) >= self.limits[kind]:
                 wait = max(wait, times[-self.limits[kind]] + self.window - now)
-        return int(wait) + 1 if wait > 0 else 0
+        return math.ceil(wait) if wait > 0 else 0
 
     def record_failure(self, username: str | None, ip: str | None) -> None:
         now = self.clock()
