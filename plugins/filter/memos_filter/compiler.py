@@ -193,8 +193,6 @@ def parse(expression: str) -> Tree:
         tree = _environment.compile(expression)
     except CELParseError as e:
         raise _parse_error(expression, e) from None
-    except RecursionError:
-        raise invalid("expression nested too deeply", 1) from None
     _locate_bool_literals(expression, tree)
     return tree
 
@@ -576,8 +574,17 @@ def compile_filter(
     if dialect not in DIALECTS:
         raise ValueError(f"no filter rendering for dialect {dialect!r}")
     try:
-        return _compile_timeless(expression, scope, dialect)
-    except NeedsNow:
-        pass
-    current = int(time.time()) if now is None else now
-    return Compiler(SCOPES[scope], DIALECTS[dialect], current).condition(parse(expression))
+        if not _calls_now(expression):
+            return _compile_timeless(expression, scope, dialect)
+        current = int(time.time()) if now is None else now
+        return Compiler(SCOPES[scope], DIALECTS[dialect], current).condition(parse(expression))
+    except RecursionError:
+        raise invalid("expression nested too deeply", 1) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _calls_now(expression: str) -> bool:
+    return any(
+        isinstance(node, Tree) and node.data == "ident_arg" and node.children[0] == "now"
+        for node in parse(expression).iter_subtrees()
+    )

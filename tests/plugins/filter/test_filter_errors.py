@@ -139,3 +139,15 @@ def test_hook_through_the_entry_point(tmp_path):
     with pytest.raises(ApiError) as info:
         hook(expression="tag == 'x'", scope="memo", context={"dialect": "sqlite"})
     assert info.value.code == Code.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 3000 + "pinned" + ")" * 3000, " && ".join(["pinned"] * 5000), "!" * 5000 + "pinned"],
+    ids=["parentheses", "conjunction", "negation"],
+)
+def test_absurd_nesting_is_400_not_500(expression):
+    with pytest.raises(ApiError) as info:
+        compile_filter(expression, "memo", "sqlite")
+    assert info.value.code == Code.INVALID_ARGUMENT
+    assert info.value.message == "invalid filter: expression nested too deeply at position 1"
