@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 import re
@@ -77,7 +78,7 @@ def encode_page_token(limit: int, offset: int) -> str:
 def decode_page_token(token: str) -> tuple[int, int]:
     """Return ``(limit, offset)``; 400 for anything that is not a Memos page token."""
     try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=False)
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
         fields = {1: 0, 2: 0}
         i = 0
         while i < len(raw):
@@ -97,7 +98,7 @@ def decode_page_token(token: str) -> tuple[int, int]:
             if value >= 1 << 63:
                 value -= 1 << 64
             fields[field] = value
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, binascii.Error):
         raise invalid(f"invalid page token: {token}") from None
     limit, offset = fields[1], fields[2]
     if limit < 0 or offset < 0:
