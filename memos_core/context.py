@@ -41,6 +41,16 @@ class Context:
     store: Store
     app: web.Application | None = None
     secret: str = ""  # the instance's JWT key, read from the BASIC setting at start-up
+    _storages: Any = None
+
+    @property
+    def storages(self) -> Any:
+        """The :class:`memos_core.storage.StorageRegistry` (built on first use from the plugins)."""
+        if self._storages is None:
+            from .storage import StorageRegistry
+
+            self._storages = StorageRegistry(self.plugins.pm)
+        return self._storages
 
     @property
     def hook(self) -> Any:

@@ -1,0 +1,99 @@
+"""Attachment storage: the backend contract and the registry filled by ``memos_register_storage``.
+
+A backend stores and serves the bytes of attachments. Which one *writes* a new attachment is the
+STORAGE instance setting's ``storageType`` (``LOCAL``, ``DATABASE``, ``S3``); which one *reads* an
+existing attachment is its row's ``storage_type`` column (``""`` is DATABASE, as upstream Memos
+stores it), so changing the setting never strands old attachments.
+
+LOCAL and DATABASE are the core's default backends (registered by the core's own plugin, like any
+third party would); S3 comes from the ``memos-storage-s3`` plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+#: ``attachment.storage_type`` values and the backend name that serves each.
+ROW_TYPE_TO_BACKEND = {"": "DATABASE", "DATABASE": "DATABASE", "LOCAL": "LOCAL", "S3": "S3", "EXTERNAL": "EXTERNAL"}
+
+
+@dataclasses.dataclass
+class StoredObject:
+    """What a backend's ``save`` produced: the column values of the attachment row it implies."""
+
+    storage_type: str  # attachment.storage_type ("" for DATABASE, "LOCAL", "S3")
+    reference: str = ""  # attachment.reference (a path, an object URL...)
+    size: int = 0  # bytes stored
+    blob: bytes | None = None  # attachment.blob (DATABASE only)
+    payload: dict[str, Any] = dataclasses.field(default_factory=dict)  # merged into attachment.payload
+
+
+@dataclasses.dataclass
+class Download:
+    """How to answer a read. Exactly one of ``path``, ``chunks``, ``data`` or ``redirect`` is set.
+
+    * ``path``: a local file (the file server streams it with Range support).
+    * ``chunks``: an async iterator factory ``chunks(start, end)`` yielding the bytes of the
+      inclusive range (``None, None`` for all); ``size`` must be known for Range support.
+    * ``data``: the whole content in memory (small, e.g. DATABASE blobs).
+    * ``redirect``: a URL to send the client to (e.g. a fresh presigned S3 URL).
+    """
+
+    size: int | None = None
+    path: Path | None = None
+    chunks: Any = None  # Callable[[int | None, int | None], AsyncIterator[bytes]]
+    data: bytes | None = None
+    redirect: str | None = None
+    modified_ts: int | None = None
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """What ``memos_register_storage`` implementations ``register(name, backend)``."""
+
+    async def save(
+        self,
+        ctx: Any,
+        *,
+        uid: str,
+        filename: str,
+        content_type: str,
+        chunks: AsyncIterator[bytes],
+        setting: Mapping[str, Any],
+    ) -> StoredObject:
+        """Store the bytes of a new attachment ``uid``; ``setting`` is the STORAGE instance setting."""
+        ...
+
+    async def open(self, ctx: Any, row: Mapping[str, Any]) -> Download:
+        """Describe how to serve the bytes of the attachment ``row`` (its column values)."""
+        ...
+
+    async def delete(self, ctx: Any, row: Mapping[str, Any]) -> None:
+        """Remove the bytes of ``row`` (the row itself is the caller's); missing bytes are not an error."""
+        ...
+
+
+class StorageRegistry:
+    """Backends by name, collected once from ``memos_register_storage``."""
+
+    def __init__(self, pm: Any) -> None:
+        self._backends: dict[str, StorageBackend] = {}
+
+        def register(name: str, backend: StorageBackend) -> None:
+            if name in self._backends:
+                raise ValueError(f"storage backend {name!r} is registered twice")
+            self._backends[name] = backend
+
+        pm.hook.memos_register_storage(register=register)
+
+    def names(self) -> list[str]:
+        return sorted(self._backends)
+
+    def get(self, name: str) -> StorageBackend | None:
+        return self._backends.get(name)
+
+    def for_row(self, row: Mapping[str, Any]) -> StorageBackend | None:
+        return self._backends.get(ROW_TYPE_TO_BACKEND.get(row["storage_type"] or "", row["storage_type"]))
