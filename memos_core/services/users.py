@@ -47,7 +47,7 @@ _FILTER_RE = re.compile(r"""^\s*username\s*==\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*$"
 # -- validation -------------------------------------------------------------------------------------
 def check_username(value: Any) -> str:
     """A username that may be written: the UID rule, and not all digits (SPEC §3.5)."""
-    if not isinstance(value, str) or not UID_RE.match(value) or value.isdigit():
+    if not isinstance(value, str) or not UID_RE.fullmatch(value) or value.isdigit():
         raise invalid(f"invalid username: {value!r}")
     return value
 
@@ -148,14 +148,12 @@ async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, valida
         return ROLE_USER
 
     # Cheap checks first: a refused sign-up should not cost a bcrypt hash.
-    await decide_role()
+    role = await decide_role()
     if await users_store.username_taken(store, username):
         raise already_exists(f"username {username!r} is already taken")
     now = int(time.time())
     if validate_only:
-        return User(
-            0, username, await decide_role(), NORMAL, password_hash="", created_ts=now, updated_ts=now, **values
-        )
+        return User(0, username, role, NORMAL, password_hash="", created_ts=now, updated_ts=now, **values)
     password_hash = await hash_password(password)
     async with store.transaction():
         if not admin_caller:

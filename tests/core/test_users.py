@@ -82,6 +82,7 @@ class TestSignUp:
         [
             {"username": "12345", "password": "pw"},
             {"username": "bad name", "password": "pw"},
+            {"username": "alice\n", "password": "pw"},
             {"username": "-dash", "password": "pw"},
             {"username": "a" * 37, "password": "pw"},
             {"username": "", "password": "pw"},
