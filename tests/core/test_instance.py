@@ -1,4 +1,7 @@
-"""InstanceService over HTTP: the profile and the GENERAL / MEMO_RELATED settings (SPEC §9)."""
+"""InstanceService over HTTP: the profile, the GENERAL / MEMO_RELATED settings and the shared rules (SPEC §9).
+
+TAGS, NOTIFICATION and AI are covered in ``test_instance_settings_more.py``.
+"""
 
 import pytest
 
@@ -108,24 +111,24 @@ async def test_unknown_key_is_400_on_read_and_write(memos_client, memos_users):
     assert await stored(memos_client, "NOPE") is None
 
 
-async def test_later_keys_keep_their_access_rules_and_say_not_supported(memos_client, memos_users):
+async def test_storage_keeps_its_access_rule_and_says_not_supported(memos_client, memos_users):
     admin = await memos_users("root", role="ADMIN")
     user = await memos_users("plain")
     r = await memos_client.get("/api/v1/instance/settings/STORAGE")
     assert r.status == 401
     r = await memos_client.get("/api/v1/instance/settings/STORAGE", headers=user.headers)
     assert r.status == 403
-    r = await memos_client.get("/api/v1/instance/settings/AI")
-    assert r.status == 401
     r = await memos_client.get("/api/v1/instance/settings/STORAGE", headers=admin.headers)
     assert r.status == 501
     body = await r.json()
     assert body["code"] == 12 and "STORAGE" in body["message"] and "not supported" in body["message"]
     r = await memos_client.patch(
-        "/api/v1/instance/settings/TAGS", json={"tagsSetting": {"tags": {}}}, headers=admin.headers
+        "/api/v1/instance/settings/STORAGE", json={"storageSetting": {"storageType": "LOCAL"}}, headers=admin.headers
     )
     assert r.status == 501
-    assert await stored(memos_client, "TAGS") is None
+    assert await stored(memos_client, "STORAGE") is None
+    r = await memos_client.patch("/api/v1/instance/settings/STORAGE", json={"storageSetting": {}}, headers=user.headers)
+    assert r.status == 403
 
 
 # -- updating settings ---------------------------------------------------------------------------
