@@ -94,7 +94,9 @@ async def test_update(memos_client, memos_users):
     _, sc = await create(memos_client, alice)
     url = f"/api/v1/{sc['name']}"
 
-    r = await memos_client.patch(url + "?updateMask=title", json={"title": "Job", "filter": "pinned"}, headers=alice.headers)
+    r = await memos_client.patch(
+        url + "?updateMask=title", json={"title": "Job", "filter": "pinned"}, headers=alice.headers
+    )
     assert r.status == 200
     assert await r.json() == {**sc, "title": "Job"}  # filter not in the mask: unchanged
 
