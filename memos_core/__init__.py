@@ -8,6 +8,7 @@ from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
+from .storage import Download, StorageBackend, StoredObject
 from .store import Driver, Store, tables
 
 __version__ = "0.1.0"
@@ -19,10 +20,13 @@ __all__ = [
     "Code",
     "Config",
     "Context",
+    "Download",
     "Driver",
     "Event",
     "Principal",
+    "StorageBackend",
     "Store",
+    "StoredObject",
     "__version__",
     "context_of",
     "hookimpl",
