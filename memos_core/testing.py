@@ -2,7 +2,13 @@
 
 Fixtures:
 
-* ``memos_config``: a :class:`~memos_core.Config` on a fresh SQLite file in ``tmp_path``.
+* ``memos_driver``: the database driver of this test run. Every test that uses ``memos_config`` (and
+  so ``memos_app``/``memos_client``) runs once per driver under test: SQLite always, PostgreSQL when
+  ``MEMOS_TEST_POSTGRES_DSN`` is set, MySQL/MariaDB when ``MEMOS_TEST_MYSQL_DSN`` is set, or exactly
+  the comma-separated ``MEMOS_TEST_DRIVERS`` (a named driver without its DSN is a usage error, never
+  a skip). Mark a test ``@pytest.mark.drivers("sqlite")`` to limit it to some drivers.
+* ``memos_config``: a :class:`~memos_core.Config` on a fresh database of that driver (a new SQLite
+  file in ``tmp_path``, or a new database on the server, dropped after the test).
 * ``memos_extra_plugins``: override to register throwaway plugin objects for a test.
 * ``memos_app`` / ``memos_client``: the application and an aiohttp test client for it.
 * ``memos_users``: a factory, ``await memos_users("alice", role="ADMIN")``, that creates a user
@@ -11,8 +17,12 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import importlib.metadata
+import os
 import time
+import uuid
 from typing import Any
 
 import bcrypt
@@ -48,9 +58,61 @@ def hash_password(password: str, *, rounds: int = 4) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
+#: Server drivers and the variable naming the server they test against.
+SERVER_DSN_VARIABLES = {"postgres": "MEMOS_TEST_POSTGRES_DSN", "mysql": "MEMOS_TEST_MYSQL_DSN"}
+
+
+def drivers_under_test() -> list[str]:
+    requested = os.environ.get("MEMOS_TEST_DRIVERS", "")
+    if requested.strip():
+        names = [n.strip() for n in requested.split(",") if n.strip()]
+    else:
+        names = ["sqlite"] + [d for d, var in SERVER_DSN_VARIABLES.items() if os.environ.get(var)]
+    for name in names:
+        var = SERVER_DSN_VARIABLES.get(name)
+        if var and not os.environ.get(var):
+            raise pytest.UsageError(
+                f"MEMOS_TEST_DRIVERS names {name} but {var} is not set (scripts/db-servers.sh start)"
+            )
+    return names
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "drivers(*names): run this test only on the named database drivers")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "memos_driver" not in metafunc.fixturenames:
+        return
+    names = drivers_under_test()
+    marker = metafunc.definition.get_closest_marker("drivers")
+    if marker is not None:
+        names = [n for n in names if n in marker.args]
+    metafunc.parametrize("memos_driver", names, indirect=True)
+
+
 @pytest.fixture
-def memos_config(tmp_path) -> Config:
-    return Config(data=str(tmp_path), driver="sqlite")
+def memos_driver(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+def _driver_class(name: str):
+    for ep in importlib.metadata.entry_points(group="memos.drivers"):
+        if ep.name == name:
+            return ep.load()
+    raise pytest.UsageError(f"no memos.drivers entry point named {name!r} is installed")
+
+
+@pytest.fixture
+def memos_config(tmp_path, memos_driver, request) -> Config:
+    if memos_driver == "sqlite":
+        return Config(data=str(tmp_path), driver="sqlite")
+    base_dsn = os.environ[SERVER_DSN_VARIABLES[memos_driver]]
+    driver = _driver_class(memos_driver)
+    name = f"memos_test_{uuid.uuid4().hex[:12]}"
+    dsn = asyncio.run(driver.create_test_database(base_dsn, name))
+    request.addfinalizer(lambda: asyncio.run(driver.drop_test_database(base_dsn, name)))
+    return Config(data=str(tmp_path), driver=memos_driver, dsn=dsn)
 
 
 @pytest.fixture

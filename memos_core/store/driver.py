@@ -51,6 +51,19 @@ class Driver:
         driver cannot upgrade from there."""
         return None
 
+    @classmethod
+    async def create_test_database(cls, server_dsn: str, name: str) -> str:
+        """Create an empty database ``name`` on the server of ``server_dsn``; return its DSN.
+
+        Used by the test fixtures (``memos_core.testing``) to give every test a fresh database.
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot create test databases")
+
+    @classmethod
+    async def drop_test_database(cls, server_dsn: str, name: str) -> None:
+        """Drop a database made by :meth:`create_test_database`."""
+        raise NotImplementedError(f"{cls.__name__} cannot drop test databases")
+
     def is_unique_violation(self, exc: BaseException) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
