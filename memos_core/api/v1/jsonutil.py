@@ -198,7 +198,7 @@ def parse_name(name: str, prefix: str, *, uid: bool = True) -> str:
     if not isinstance(name, str) or not name.startswith(prefix + "/"):
         raise invalid(f"invalid resource name: {name!r}")
     ident = name[len(prefix) + 1 :]
-    if not ident or "/" in ident or (uid and not UID_RE.match(ident)):
+    if not ident or "/" in ident or (uid and not UID_RE.fullmatch(ident)):
         raise invalid(f"invalid resource name: {name!r}")
     return ident
 
