@@ -101,3 +101,57 @@ def check_reaction_owner(viewer: Principal | None, reaction: Any) -> None:
         raise unauthenticated("user not authenticated")
     if viewer.id != reaction.creator_id and not viewer.is_admin:
         raise denied("permission denied")
+
+
+# -- attachments (SPEC §2.1, §8.3) -----------------------------------------------------------------
+def check_attachment_read(viewer: Principal | None, attachment: Any, memo: Any | None, *, shared: bool = False) -> None:
+    """GetAttachment and the file server: an unlinked attachment is its creator's (or an admin's);
+    a linked one follows its memo's visibility (archived state not checked). ``shared`` says the
+    caller presented a valid share token of that very memo."""
+    if attachment is None:
+        raise not_found("attachment not found")
+    if memo is None:
+        if viewer is None:
+            raise unauthenticated("user not authenticated")
+        if viewer.id != attachment["creator_id"] and not viewer.is_admin:
+            raise denied("permission denied")
+        return
+    if memo.visibility == PUBLIC or shared:
+        return
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if memo.visibility == PRIVATE and not (_owner(viewer, memo) or _admin(viewer)):
+        raise denied("permission denied")
+
+
+def check_attachment_write(viewer: Principal | None, attachment: Any) -> None:
+    """UpdateAttachment, BatchDeleteAttachments: the creator or an admin."""
+    if attachment is None:
+        raise not_found("attachment not found")
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if viewer.id != attachment["creator_id"] and not viewer.is_admin:
+        raise denied("permission denied")
+
+
+def check_attachment_delete(viewer: Principal | None, attachment: Any) -> None:
+    """DeleteAttachment: the creator only; to anyone else (admins too) it does not exist."""
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if attachment is None or viewer.id != attachment["creator_id"]:
+        raise not_found("attachment not found")
+
+
+def check_attachment_link(viewer: Principal, attachment: Any) -> None:
+    """SetMemoAttachments / CreateMemo / UpdateMemo: callers link their own attachments; admins any.
+    (Upstream does not check ownership at all, which lets anyone move someone else's file.)"""
+    if viewer.id != attachment["creator_id"] and not viewer.is_admin:
+        raise denied(f"permission denied for attachments/{attachment['uid']}")
+
+
+def check_attachment_memo(viewer: Principal, memo: Any) -> None:
+    """CreateAttachment with ``memo``: it must exist and be the caller's, unless the caller is an admin."""
+    if memo is None:
+        raise not_found("memo not found")
+    if not (_owner(viewer, memo) or _admin(viewer)):
+        raise denied("permission denied")

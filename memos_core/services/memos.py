@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..api.v1.jsonutil import UID_RE, decode_page_token, encode_page_token, format_time, parse_name, time_field
 from ..context import Event
-from ..errors import already_exists, denied, invalid, not_found
+from ..errors import already_exists, invalid, not_found
 from ..store import memos as store
 from ..store import tables
 from ..store import users as users_store
 from . import access, instance
+from . import attachments as attachment_service
 
 if TYPE_CHECKING:
     from ..auth import Principal
@@ -134,18 +135,7 @@ def parse_relation_targets(relations: Any) -> list[str]:
     return uids
 
 
-def parse_attachment_uids(attachments: Any) -> list[str]:
-    if attachments is None:
-        return []
-    if not isinstance(attachments, list):
-        raise invalid("attachments must be a list")
-    uids: list[str] = []
-    for item in attachments:
-        name = item.get("name") if isinstance(item, dict) else None
-        uid = parse_name(name, "attachments")
-        if uid not in uids:
-            uids.append(uid)
-    return uids
+parse_attachment_uids = attachment_service.parse_attachment_uids
 
 
 async def _check_content(ctx: Context, content: str) -> None:
@@ -193,7 +183,7 @@ async def load_embeds(ctx: Context, viewer: Principal | None, memos: list[store.
         if rel.related_memo_id in wanted and rel.related_memo_id != rel.memo_id:
             relations[rel.related_memo_id].append(rel)
     attachments: dict[int, list[Any]] = defaultdict(list)
-    for row in await store.attachments_for(ctx.store, ids):
+    for row in await attachment_service.rows_for_memos(ctx, ids):
         attachments[row["memo_id"]].append(row)
     parents = await store.parents_for(ctx.store, ids)
     return Embeds(reactions, relations, attachments, parents)
@@ -227,30 +217,6 @@ async def relation_json(ctx: Context, rel: store.Relation, *, snippets: bool) ->
     }
 
 
-def attachment_json(row: Any, memo_uid: str) -> dict[str, Any]:
-    external = row["reference"] if row["storage_type"] in ("S3", "EXTERNAL") else ""
-    out: dict[str, Any] = {
-        "name": f"attachments/{row['uid']}",
-        "createTime": format_time(row["created_ts"]),
-        "filename": row["filename"],
-        "content": "",
-        "externalLink": external,
-        "type": row["type"],
-        "size": str(row["size"] or 0),
-        "memo": f"memos/{memo_uid}",
-    }
-    motion = store.loads(row["payload"]).get("motionMedia")
-    if isinstance(motion, dict):
-        out["motionMedia"] = {
-            "family": motion.get("family", "MOTION_MEDIA_FAMILY_UNSPECIFIED"),
-            "role": motion.get("role", "MOTION_MEDIA_ROLE_UNSPECIFIED"),
-            "groupId": motion.get("groupId", ""),
-            "presentationTimestampUs": str(motion.get("presentationTimestampUs", "0")),
-            "hasEmbeddedVideo": bool(motion.get("hasEmbeddedVideo", False)),
-        }
-    return out
-
-
 async def memo_json(
     ctx: Context, memo: store.Memo, embeds: Embeds, *, relation_snippets: bool = True
 ) -> dict[str, Any]:
@@ -267,7 +233,7 @@ async def memo_json(
         "visibility": memo.visibility,
         "tags": list(payload.get("tags") or []),
         "pinned": memo.pinned,
-        "attachments": [attachment_json(a, memo.uid) for a in embeds.attachments.get(memo.id, [])],
+        "attachments": [attachment_service.attachment_json(a) for a in embeds.attachments.get(memo.id, [])],
         "relations": [
             await relation_json(ctx, r, snippets=relation_snippets) for r in embeds.relations.get(memo.id, [])
         ],
@@ -396,17 +362,6 @@ async def list_memos(
     return {"memos": await memos_json(ctx, viewer, rows, relation_snippets=False), "nextPageToken": token}
 
 
-async def _link_attachments(ctx: Context, viewer: Principal, memo_id: int, creator_id: int, uids: list[str]) -> None:
-    found = await store.attachments_by_uids(ctx.store, uids)
-    for uid in uids:
-        row = found.get(uid)
-        if row is None:
-            raise not_found(f"attachment not found: attachments/{uid}")
-        if row["creator_id"] not in (creator_id, viewer.id) and not viewer.is_admin:
-            raise denied(f"permission denied for attachments/{uid}")
-    await store.replace_attachments(ctx.store, memo_id, uids, int(time.time()))
-
-
 async def _set_references(ctx: Context, memo_id: int, memo_uid: str, uids: list[str]) -> None:
     targets = [uid for uid in uids if uid != memo_uid]
     found = await store.ids_by_uids(ctx.store, targets)
@@ -472,7 +427,7 @@ async def create_memo(
         if relation_uids:
             await _set_references(ctx, new_id, uid, relation_uids)
         if attachment_uids:
-            await _link_attachments(ctx, viewer, new_id, viewer.id, attachment_uids)
+            await attachment_service.link_to_memo(ctx, viewer, new_id, attachment_uids)  # a new memo drops none
 
     memo = await _memo(ctx, uid)
     data = await one_memo_json(ctx, viewer, memo)
@@ -595,8 +550,10 @@ async def update_memo(
             await store.insert_inbox(ctx.store, notices, now)
         if relation_uids is not None:
             await _set_references(ctx, memo.id, memo.uid, relation_uids)
+        removed = []
         if attachment_uids is not None:
-            await _link_attachments(ctx, viewer, memo.id, memo.creator_id, attachment_uids)
+            removed = await attachment_service.link_to_memo(ctx, viewer, memo.id, attachment_uids)
+    await attachment_service.remove_bytes(ctx, removed)  # only once the unlinking committed
 
     memo = await _memo(ctx, uid)
     data = await one_memo_json(ctx, viewer, memo)
@@ -616,7 +573,9 @@ async def delete_memo(ctx: Context, viewer: Principal, uid: str) -> None:
     snapshot = await one_memo_json(ctx, viewer, memo)
     async with ctx.store.transaction():
         tree = await store.memo_tree(ctx.store, memo.id)
+        attached = await attachment_service.rows_for_memos(ctx, [i for i, _ in tree])
         await store.delete_memos(ctx.store, [i for i, _ in tree], [u for _, u in tree])
+    await attachment_service.remove_bytes(ctx, attached)  # the rows are gone: now their files
     await ctx.emit(Event("memos.memo.deleted", snapshot, actor=viewer.user))
 
 

@@ -286,36 +286,13 @@ async def delete_reaction(store, reaction_id: int) -> None:
 
 
 # -- attachments ---------------------------------------------------------------------------------------
-async def attachments_for(store, memo_ids: Sequence[int]) -> list[Any]:
-    """Attachment rows linked to ``memo_ids`` (without blobs), newest update first."""
-    if not memo_ids:
-        return []
-    cols = [c for c in att.c if c.name != "blob"]
-    q = sa.select(*cols).where(att.c.memo_id.in_(memo_ids)).order_by(att.c.updated_ts.desc(), att.c.id.desc())
-    return list(await store.fetch_all(q))
+async def attachments_for(store, memo_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Attachment rows linked to ``memo_ids`` (without blobs), newest update first.
 
+    Kept for existing callers; attachment queries live in :mod:`memos_core.store.attachments`."""
+    from . import attachments
 
-async def attachments_by_uids(store, uids: Iterable[str]) -> dict[str, Any]:
-    uids = sorted(set(uids))
-    if not uids:
-        return {}
-    rows = await store.fetch_all(sa.select(att.c.id, att.c.uid, att.c.creator_id).where(att.c.uid.in_(uids)))
-    return {r["uid"]: r for r in rows}
-
-
-async def replace_attachments(store, memo_id: int, ordered_uids: Sequence[str], now: int) -> None:
-    """SetMemoAttachments: link exactly ``ordered_uids`` (first = newest) and delete the rest."""
-    q = att.delete().where(att.c.memo_id == memo_id)
-    if ordered_uids:
-        q = q.where(att.c.uid.notin_(list(ordered_uids)))
-    await store.execute(q)
-    if ordered_uids:
-        stamps = {uid: now - i for i, uid in enumerate(ordered_uids)}
-        await store.execute(
-            att.update()
-            .where(att.c.uid.in_(list(ordered_uids)))
-            .values(memo_id=memo_id, updated_ts=sa.case(stamps, value=att.c.uid, else_=att.c.updated_ts))
-        )
+    return await attachments.for_memos(store, memo_ids)
 
 
 # -- inbox ---------------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_typo_in_hook_name_fails_check_pending(tmp_path, site):
 
 def test_allowlist_keeps_core_plugins_and_the_named_ones(tmp_path, site):
     listed = plugins_json(tmp_path, site, MEMOS_PLUGINS="hello")
-    assert set(listed) == {"sqlite", "core-auth", "hello"}
+    assert set(listed) == {"sqlite", "core-auth", "core-storage", "hello"}
     listed = plugins_json(tmp_path, site, MEMOS_PLUGINS="hello, other")
     assert {"hello", "other"} <= set(listed) and "markdown" not in listed
     # A name that is not installed is a typo, not a silent no-op.
