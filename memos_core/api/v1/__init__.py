@@ -14,7 +14,18 @@ from ...auth.middleware import auth_middleware
 from ...errors import error_middleware
 
 #: Resource modules, in routing order (more specific paths first where they overlap).
-MODULES = ("auth", "instance", "users", "memos", "shares", "shortcuts", "stats", "notifications", "plugins")
+MODULES = (
+    "auth",
+    "instance",
+    "users",
+    "memos",
+    "shares",
+    "shortcuts",
+    "stats",
+    "notifications",
+    "attachments",
+    "plugins",
+)
 
 
 def create_api_app() -> web.Application:
