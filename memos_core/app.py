@@ -12,6 +12,7 @@ from .api.v1 import create_api_app
 from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
+from .fileserver import create_file_app
 from .plugins import Plugins, load_plugins
 from .rss import routes as rss_routes
 from .store import Store
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
 
     app.router.add_get("/healthz", healthz)
     app.add_subapp("/api/v1", create_api_app())
+    app.add_subapp("/file/attachments", create_file_app(ctx))
     app.router.add_routes(avatar_routes)
     app.router.add_routes(rss_routes)
     plugins.pm.hook.memos_register_routes(app=app)
