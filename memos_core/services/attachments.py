@@ -270,8 +270,10 @@ async def readable(
     ``share_memo_id`` is the memo a valid share token grants, if the caller presented one."""
     row = await store.get(ctx.store, uid)
     memo = None
-    if row is not None and row["memo_uid"]:
+    if row is not None and row["memo_id"] is not None:
         memo = await memos_store.get_memo(ctx.store, id=row["memo_id"])
+        if memo is None:  # linked to a memo that is gone: as the file server answers
+            raise not_found("memo not found")
     shared = memo is not None and share_memo_id is not None and share_memo_id == memo.id
     access.check_attachment_read(viewer, row, memo, shared=shared)
     return row
