@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import tables
+from .compiled import StatementCache
 from .driver import Driver
 
 log = logging.getLogger(__name__)
@@ -146,4 +147,4 @@ class Store:
         await self.execute(stmt)
 
 
-__all__ = ["SCHEMA_VERSION", "Driver", "SchemaError", "Store", "tables"]
+__all__ = ["SCHEMA_VERSION", "Driver", "SchemaError", "StatementCache", "Store", "tables"]

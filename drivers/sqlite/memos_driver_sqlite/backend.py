@@ -19,6 +19,8 @@ from databases.core import DatabaseURL
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
+from memos_core.store import StatementCache
+
 BUSY_TIMEOUT_MS = 10_000
 PRAGMAS = (
     "journal_mode=WAL",
@@ -83,6 +85,8 @@ class ImmediateTransaction(base.SQLiteTransaction):
 
 
 class PooledSQLiteConnection(base.SQLiteConnection):
+    statement_cache: StatementCache | None = None
+
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
 
@@ -93,10 +97,22 @@ class PooledSQLiteConnection(base.SQLiteConnection):
         in the statement (``LIKE '%' || ? || '%'`` from ``contains()``), although the text it runs
         is never formatted. The qmark SQL and its positional arguments are returned unchanged.
         """
-        compiled = query.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
         execution_context = self._dialect.execution_ctx_cls()
         execution_context.dialect = self._dialect
-        args: list[typing.Any] = []
+        prepared = self.statement_cache.prepare(query) if self.statement_cache is not None else None
+        if prepared is not None:
+            compiled = prepared.compiled
+            execution_context.result_column_struct = (
+                compiled._result_columns,
+                compiled._ordered_columns,
+                compiled._textual_ordered_columns,
+                compiled._ad_hoc_textual,
+                compiled._loose_column_name_matching,
+            )
+            args = [prepared.params[key] for key in prepared.positiontup or ()]
+            return prepared.statement, args, compiled._result_columns, base.CompilationContext(execution_context)
+        compiled = query.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
+        args = []
         result_map = None
         if not isinstance(query, DDLElement):
             params = compiled.construct_params()
@@ -119,10 +135,13 @@ class PooledSQLiteBackend(base.SQLiteBackend):
     def __init__(self, database_url: typing.Any, **options: typing.Any) -> None:
         super().__init__(database_url, **options)
         self._pool = PooledSQLitePool(self._database_url, **self._options)
+        self._statement_cache = StatementCache(self._dialect)
 
     async def disconnect(self) -> None:
         await self._pool.close()
         await super().disconnect()
 
     def connection(self) -> PooledSQLiteConnection:
-        return PooledSQLiteConnection(self._pool, self._dialect)
+        conn = PooledSQLiteConnection(self._pool, self._dialect)
+        conn.statement_cache = self._statement_cache
+        return conn
