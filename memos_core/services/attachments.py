@@ -382,7 +382,39 @@ async def link_to_memo(ctx: Context, viewer: Principal, memo_id: int, uids: Sequ
         if uid not in found:
             raise not_found(f"attachment not found: attachments/{uid}")
         access.check_attachment_link(viewer, found[uid])
-    return await store.link(ctx.store, memo_id, list(uids), int(time.time()))
+    partial = await _partial_live_photos(ctx, [found[uid] for uid in uids])
+    kept = [uid for uid in uids if uid not in partial]
+    return await store.link(ctx.store, memo_id, kept, int(time.time()))
+
+
+def _live_photo_group(row: dict[str, Any]) -> tuple[int, str] | None:
+    motion = memos_store.loads(row["payload"]).get("motionMedia")
+    if isinstance(motion, dict) and motion.get("family") == "APPLE_LIVE_PHOTO" and motion.get("groupId"):
+        return row["creator_id"], str(motion["groupId"])
+    return None
+
+
+async def _partial_live_photos(ctx: Context, requested: list[dict[str, Any]]) -> set[str]:
+    """Uids of requested live-photo members whose group (same creator and ``groupId``) is not
+    requested whole: upstream drops those rather than splitting a still from its video."""
+    groups: dict[tuple[int, str], set[str]] = {}
+    for row in requested:
+        key = _live_photo_group(row)
+        if key is not None:
+            groups.setdefault(key, set()).add(row["uid"])
+    if not groups:
+        return set()
+    members: dict[tuple[int, str], set[str]] = {}
+    candidates = await store.with_payload_text(ctx.store, {c for c, _ in groups}, {g for _, g in groups})
+    for row in candidates:
+        key = _live_photo_group(row)
+        if key in groups:
+            members.setdefault(key, set()).add(row["uid"])
+    dropped: set[str] = set()
+    for key, wanted in groups.items():
+        if members.get(key, set()) - wanted:
+            dropped |= wanted
+    return dropped
 
 
 async def rows_for_memos(ctx: Context, memo_ids: Sequence[int]) -> list[dict[str, Any]]:

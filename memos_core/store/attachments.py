@@ -67,6 +67,19 @@ async def for_memos(store, memo_ids: Sequence[int]) -> list[dict[str, Any]]:
     return _rows(await store.fetch_all(q))
 
 
+async def with_payload_text(store, creator_ids: Iterable[int], needles: Iterable[str]) -> list[dict[str, Any]]:
+    """Rows of ``creator_ids`` whose payload JSON text contains any of ``needles`` (a narrowing scan;
+    the caller checks the decoded payload)."""
+    needles = sorted(set(needles))
+    if not needles:
+        return []
+    q = _select().where(
+        att.c.creator_id.in_(sorted(set(creator_ids))),
+        sa.or_(*[att.c.payload.contains(n, autoescape=True) for n in needles]),
+    )
+    return _rows(await store.fetch_all(q))
+
+
 async def insert(store, **values: Any) -> int:
     return await store.execute(att.insert().values(**values))
 

@@ -635,3 +635,19 @@ async def test_orphan_job_is_registered(memos_client):
     ctx = ctx_of(memos_client)
     await ctx.all("memos_register_runners", register=lambda *a: jobs.append(a))
     assert ("attachment-orphans", "0 * * * *", attachment_service.cleanup_orphans) in jobs
+
+
+async def test_partially_requested_live_photo_groups_are_dropped(memos_client, people):
+    owner = people["owner"]
+    memo = await new_memo(memos_client, owner)
+
+    def live(role):
+        return {"family": "APPLE_LIVE_PHOTO", "role": role, "groupId": "grp-1"}
+
+    still = (await create(memos_client, owner, "p.heic", motionMedia=live("STILL")))["name"]
+    video = (await create(memos_client, owner, "p.mov", motionMedia=live("VIDEO")))["name"]
+    plain = (await create(memos_client, owner, "plain.txt"))["name"]
+    assert (await set_memo(memos_client, owner, memo, [still, plain])).status == 200
+    assert await memo_attachments(memos_client, owner, memo) == [plain]
+    assert (await set_memo(memos_client, owner, memo, [still, video, plain])).status == 200
+    assert await memo_attachments(memos_client, owner, memo) == [still, video, plain]
