@@ -48,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     _add_config_flags(plugins)
     plugins.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("version", help="print the version")
+    copy = sub.add_parser(
+        "copy-db", help="copy an instance's database to another (empty) database, verified row for row"
+    )
+    for side in ("from", "to"):
+        copy.add_argument(
+            f"--{side}-driver", required=True, help=f"driver of the {side} database (sqlite, postgres, mysql)"
+        )
+        copy.add_argument(f"--{side}-dsn", default="", help=f"DSN of the {side} database (sqlite: a file path)")
+        copy.add_argument(
+            f"--{side}-data", default="", help=f"data folder of the {side} instance (sqlite default file)"
+        )
     args = parser.parse_args(argv)
 
     if args.command == "version":
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 kind = "driver" if i.group.endswith("drivers") else "plugin"
                 print(f"{kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
         return 0
+    if args.command == "copy-db":
+        return _copy_db(args)
     if args.command == "serve":
         try:
             config = _config(args)
@@ -77,6 +90,26 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(config)
     parser.print_help()
     return 2
+
+
+def _copy_db(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .copydb import CopyError, run
+    from .plugins import PluginError
+    from .store import SchemaError
+
+    source = Config(driver=args.from_driver, dsn=args.from_dsn, data=args.from_data)
+    target = Config(driver=args.to_driver, dsn=args.to_dsn, data=args.to_data)
+    try:
+        reports = asyncio.run(run(source, target))
+    except (CopyError, PluginError, SchemaError) as e:
+        print(f"memos: copy-db failed: {e}", file=sys.stderr)
+        return 1
+    for r in reports:
+        print(f"{r.name:16} {r.rows:8d} rows")
+    print("copied and verified row for row")
+    return 0
 
 
 def _serve(config: Config) -> int:

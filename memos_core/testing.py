@@ -9,6 +9,7 @@ Fixtures:
   a skip). Mark a test ``@pytest.mark.drivers("sqlite")`` to limit it to some drivers.
 * ``memos_config``: a :class:`~memos_core.Config` on a fresh database of that driver (a new SQLite
   file in ``tmp_path``, or a new database on the server, dropped after the test).
+* ``memos_new_config``: a factory for more fresh databases, ``memos_new_config("sqlite")``.
 * ``memos_extra_plugins``: override to register throwaway plugin objects for a test.
 * ``memos_app`` / ``memos_client``: the application and an aiohttp test client for it.
 * ``memos_users``: a factory, ``await memos_users("alice", role="ADMIN")``, that creates a user
@@ -104,15 +105,30 @@ def _driver_class(name: str):
 
 
 @pytest.fixture
-def memos_config(tmp_path, memos_driver, request) -> Config:
+def memos_new_config(tmp_path_factory, request):
+    """Factory: ``memos_new_config(driver)`` gives a Config on another fresh, empty database."""
+
+    def make(driver: str) -> Config:
+        data = tmp_path_factory.mktemp("memos-data")
+        if driver == "sqlite":
+            return Config(data=str(data), driver="sqlite")
+        base_dsn = os.environ.get(SERVER_DSN_VARIABLES.get(driver, ""), "")
+        if not base_dsn:
+            raise pytest.UsageError(f"no server DSN for driver {driver!r} (scripts/db-servers.sh start)")
+        driver_cls = _driver_class(driver)
+        name = f"memos_test_{uuid.uuid4().hex[:12]}"
+        dsn = asyncio.run(driver_cls.create_test_database(base_dsn, name))
+        request.addfinalizer(lambda: asyncio.run(driver_cls.drop_test_database(base_dsn, name)))
+        return Config(data=str(data), driver=driver, dsn=dsn)
+
+    return make
+
+
+@pytest.fixture
+def memos_config(tmp_path, memos_driver, memos_new_config) -> Config:
     if memos_driver == "sqlite":
         return Config(data=str(tmp_path), driver="sqlite")
-    base_dsn = os.environ[SERVER_DSN_VARIABLES[memos_driver]]
-    driver = _driver_class(memos_driver)
-    name = f"memos_test_{uuid.uuid4().hex[:12]}"
-    dsn = asyncio.run(driver.create_test_database(base_dsn, name))
-    request.addfinalizer(lambda: asyncio.run(driver.drop_test_database(base_dsn, name)))
-    return Config(data=str(tmp_path), driver=memos_driver, dsn=dsn)
+    return memos_new_config(memos_driver)
 
 
 @pytest.fixture

@@ -64,6 +64,12 @@ class Driver:
         """Drop a database made by :meth:`create_test_database`."""
         raise NotImplementedError(f"{cls.__name__} cannot drop test databases")
 
+    async def reset_sequences(self, store, tables: list[sa.Table]) -> None:
+        """After rows were inserted with explicit ids, move id generators past the largest id.
+
+        SQLite and MySQL do this by themselves; PostgreSQL's sequences need it.
+        """
+
     def is_unique_violation(self, exc: BaseException) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
