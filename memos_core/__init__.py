@@ -10,6 +10,7 @@ from .errors import ApiError, Code
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .storage import Download, StorageBackend, StoredObject
 from .store import Driver, Store, tables
+from .store.plugin_tables import PluginSchemaError, ensure_plugin_schema
 
 __version__ = "0.1.0"
 
@@ -23,12 +24,14 @@ __all__ = [
     "Download",
     "Driver",
     "Event",
+    "PluginSchemaError",
     "Principal",
     "StorageBackend",
     "Store",
     "StoredObject",
     "__version__",
     "context_of",
+    "ensure_plugin_schema",
     "hookimpl",
     "tables",
     "viewer_of",
