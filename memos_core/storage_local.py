@@ -36,7 +36,9 @@ _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 # -- names and templates -------------------------------------------------------------------------
 def _odd_characters(text: str) -> bool:
-    return any(unicodedata.category(ch) in _BAD_CATEGORIES for ch in text)
+    """Control, format (bidi overrides...), surrogate, private and unassigned characters; the
+    zero-width joiner of emoji sequences is the one format character allowed."""
+    return any(unicodedata.category(ch) in _BAD_CATEGORIES and ch != "\u200d" for ch in text)
 
 
 def check_filename(name: Any) -> str:

@@ -212,7 +212,7 @@ async def create_attachment(
         raise invalid(f"invalid attachment id: {uid!r}")
     uid = uid or new_uid()
     filename = check_filename(body.get("filename"))
-    data = decode_content(body.get("content"))
+    data = decode_content(body.pop("content", None))  # popped: the base64 text is not kept alongside the bytes
     setting = await storage_setting.get(ctx.store)
     if len(data) > storage_setting.upload_limit_bytes(setting):
         raise invalid(TOO_LARGE)

@@ -125,7 +125,9 @@ def test_bad_templates_are_refused(template):
     assert e.value.code == 3
 
 
-@pytest.mark.parametrize("name", ["ok.txt", "résumé.pdf", "日本語.png", "a b.txt", "a..b.txt"])
+@pytest.mark.parametrize(
+    "name", ["ok.txt", "résumé.pdf", "日本語.png", "a b.txt", "a..b.txt", "family \U0001f468\u200d\U0001f469.png"]
+)
 def test_good_filenames(name):
     assert storage_local.check_filename(name) == name
 
