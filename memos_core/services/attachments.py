@@ -182,6 +182,22 @@ def motion_media(raw: Any) -> dict[str, Any] | None:
     return out
 
 
+def is_android_motion_photo(content_type: str, data: bytes) -> bool:
+    """A JPEG whose XMP declares a Google motion photo (or the older micro video) and which carries
+    an MP4 (an ``ftyp`` box with a sane size) after the image."""
+    if content_type not in ("image/jpeg", "image/jpg") or not data.startswith(b"\xff\xd8\xff"):
+        return False
+    head = data[: 256 * 1024]
+    if b"MotionPhoto" not in head and b"MicroVideo" not in head:
+        return False
+    at = data.find(b"ftyp", 4)
+    while at != -1:
+        if int.from_bytes(data[at - 4 : at], "big") >= 8 and data.rfind(b"\xff\xd9", 0, at) != -1:
+            return True
+        at = data.find(b"ftyp", at + 4)
+    return False
+
+
 def max_body_bytes(limit: int) -> int:
     """The largest JSON body that can carry ``limit`` decoded bytes: base64 inflates by 4/3, plus
     room for the other fields."""
@@ -203,7 +219,7 @@ async def create_attachment(
 ) -> dict[str, Any]:
     """CreateAttachment: validate everything, write the bytes, then the row (SPEC §8.1).
 
-    Not done (yet): EXIF stripping and Android motion-photo detection.
+    Not done (yet): EXIF stripping (it needs an image library in the core).
     """
     from .memos import new_uid
 
@@ -236,6 +252,8 @@ async def create_attachment(
     payload = dict(stored.payload)
     if motion:
         payload["motionMedia"] = motion
+    elif is_android_motion_photo(content_type, data):
+        payload["motionMedia"] = {"family": "ANDROID_MOTION_PHOTO", "role": "CONTAINER", "hasEmbeddedVideo": True}
     now = int(time.time())
     row = {
         "uid": uid,

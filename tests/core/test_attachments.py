@@ -242,6 +242,22 @@ async def test_motion_media(memos_client, people):
     await assert_error(await upload(memos_client, owner, motionMedia={**motion, "groupId": ""}), 400, 3)
 
 
+async def test_android_motion_photo_is_tagged(memos_client, people):
+    xmp = b'<x:xmpmeta><rdf:Description GCamera:MotionPhoto="1"/></x:xmpmeta>'
+    mp4 = (24).to_bytes(4, "big") + b"ftypmp42" + b"\x00" * 12
+    photo = b"\xff\xd8\xff\xe1" + xmp + b"\x00" * 32 + b"\xff\xd9" + mp4
+    data = await create(memos_client, people["owner"], "PXL_1.MP.jpg", photo)
+    assert data["motionMedia"] == {
+        "family": "ANDROID_MOTION_PHOTO",
+        "role": "CONTAINER",
+        "groupId": "",
+        "presentationTimestampUs": "0",
+        "hasEmbeddedVideo": True,
+    }
+    plain = await create(memos_client, people["owner"], "plain.jpg", b"\xff\xd8\xff\xe0" + xmp + b"\xff\xd9")
+    assert plain["motionMedia"] is None  # declared but no video inside
+
+
 # -- the upload limit ----------------------------------------------------------------------------
 async def test_upload_limit(memos_client, people, memos_config):
     owner = people["owner"]
