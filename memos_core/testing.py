@@ -19,6 +19,7 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import importlib.metadata
 import os
@@ -104,6 +105,16 @@ def _driver_class(name: str):
     raise pytest.UsageError(f"no memos.drivers entry point named {name!r} is installed")
 
 
+def _run_sync(coro: Any) -> Any:
+    """``asyncio.run``, also when called from an async test (then on a worker thread's own loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture
 def memos_new_config(tmp_path_factory, request):
     """Factory: ``memos_new_config(driver)`` gives a Config on another fresh, empty database."""
@@ -117,8 +128,8 @@ def memos_new_config(tmp_path_factory, request):
             raise pytest.UsageError(f"no server DSN for driver {driver!r} (scripts/db-servers.sh start)")
         driver_cls = _driver_class(driver)
         name = f"memos_test_{uuid.uuid4().hex[:12]}"
-        dsn = asyncio.run(driver_cls.create_test_database(base_dsn, name))
-        request.addfinalizer(lambda: asyncio.run(driver_cls.drop_test_database(base_dsn, name)))
+        dsn = _run_sync(driver_cls.create_test_database(base_dsn, name))
+        request.addfinalizer(lambda: _run_sync(driver_cls.drop_test_database(base_dsn, name)))
         return Config(data=str(data), driver=driver, dsn=dsn)
 
     return make
