@@ -7,9 +7,67 @@ unix-second integers; JSON columns hold protojson text (camelCase, defaults omit
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 metadata = sa.MetaData()
+
+
+class _FromEpoch(FunctionElement):
+    """Epoch seconds as a time column's stored value: the value itself, ``FROM_UNIXTIME`` on MySQL."""
+
+    name = "from_epoch"
+    inherit_cache = True
+    type = sa.BigInteger()
+
+
+class _ToEpoch(FunctionElement):
+    """A time column's stored value as epoch seconds: the column itself, ``UNIX_TIMESTAMP`` on MySQL."""
+
+    name = "to_epoch"
+    inherit_cache = True
+    type = sa.BigInteger()
+
+
+@compiles(_FromEpoch)
+@compiles(_ToEpoch)
+def _compile_epoch_identity(element: FunctionElement, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return compiler.process(arg, **kw)
+
+
+@compiles(_FromEpoch, "mysql")
+def _compile_from_unixtime(element: _FromEpoch, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"FROM_UNIXTIME({compiler.process(arg, **kw)})"
+
+
+@compiles(_ToEpoch, "mysql")
+def _compile_unix_timestamp(element: _ToEpoch, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"UNIX_TIMESTAMP({compiler.process(arg, **kw)})"
+
+
+class EpochTimestamp(sa.TypeDecorator):
+    """Epoch seconds, whatever the column's storage.
+
+    Upstream Memos stores most times as epoch BIGINT, but as ``TIMESTAMP`` on MySQL. Binds and
+    selected columns convert in SQL there, so inserts, updates, comparisons and ORDER BY work on
+    epoch integers on every dialect; elsewhere the conversions render as nothing.
+    """
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return _FromEpoch(bindvalue)
+
+    def column_expression(self, column: Any) -> Any:
+        return _ToEpoch(column)
+
 
 system_setting = sa.Table(
     "system_setting",
@@ -23,8 +81,8 @@ user = sa.Table(
     "user",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_ts", sa.BigInteger, nullable=False),
-    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("created_ts", EpochTimestamp, nullable=False),
+    sa.Column("updated_ts", EpochTimestamp, nullable=False),
     sa.Column("row_status", sa.Text, nullable=False, default="NORMAL"),
     sa.Column("username", sa.Text, nullable=False, unique=True),
     sa.Column("role", sa.Text, nullable=False, default="USER"),
@@ -50,8 +108,8 @@ memo = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uid", sa.Text, nullable=False, unique=True),
     sa.Column("creator_id", sa.Integer, nullable=False),
-    sa.Column("created_ts", sa.BigInteger, nullable=False),
-    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("created_ts", EpochTimestamp, nullable=False),
+    sa.Column("updated_ts", EpochTimestamp, nullable=False),
     sa.Column("row_status", sa.Text, nullable=False, default="NORMAL"),
     sa.Column("content", sa.Text, nullable=False, default=""),
     sa.Column("visibility", sa.Text, nullable=False, default="PRIVATE"),
@@ -74,8 +132,8 @@ attachment = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("uid", sa.Text, nullable=False, unique=True),
     sa.Column("creator_id", sa.Integer, nullable=False),
-    sa.Column("created_ts", sa.BigInteger, nullable=False),
-    sa.Column("updated_ts", sa.BigInteger, nullable=False),
+    sa.Column("created_ts", EpochTimestamp, nullable=False),
+    sa.Column("updated_ts", EpochTimestamp, nullable=False),
     sa.Column("filename", sa.Text, nullable=False, default=""),
     sa.Column("blob", sa.LargeBinary, nullable=True),
     sa.Column("type", sa.Text, nullable=False, default=""),
@@ -101,7 +159,7 @@ inbox = sa.Table(
     "inbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("created_ts", EpochTimestamp, nullable=False),
     sa.Column("sender_id", sa.Integer, nullable=False),
     sa.Column("receiver_id", sa.Integer, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
@@ -112,7 +170,7 @@ reaction = sa.Table(
     "reaction",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_ts", sa.BigInteger, nullable=False),
+    sa.Column("created_ts", EpochTimestamp, nullable=False),
     sa.Column("creator_id", sa.Integer, nullable=False),
     sa.Column("content_id", sa.Text, nullable=False),
     sa.Column("reaction_type", sa.Text, nullable=False),

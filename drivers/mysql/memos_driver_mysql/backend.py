@@ -1,0 +1,52 @@
+"""``databases``' MySQL backend with Memos' session settings applied to every pooled connection.
+
+aiomysql's pool has no on-connect hook beyond a single ``init_command``, so each raw connection is
+set up once, the first time this backend hands it out:
+
+* ``time_zone = '+00:00'``: ``FROM_UNIXTIME``/``UNIX_TIMESTAMP`` on ``TIMESTAMP`` columns are then
+  exact inverses, whatever the server's zone (no DST gaps or folds).
+* ``READ COMMITTED``: InnoDB's default REPEATABLE READ pins a transaction's reads to its first
+  snapshot, so a transaction that lost an insert race to a unique key could not read the winner's
+  row. The services are written for read-committed semantics (PostgreSQL's default).
+
+Server warnings (such as the duplicate key an ``INSERT IGNORE`` skips) are logged at debug level
+instead of being raised through :mod:`warnings`, as upstream's Go driver ignores them; strict SQL
+mode still turns real data problems into errors.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiomysql.cursors import Cursor
+from databases.backends import mysql as base
+
+log = logging.getLogger(__name__)
+
+SESSION_SETUP = (
+    "SET time_zone = '+00:00'",
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+)
+
+
+class QuietCursor(Cursor):
+    async def _show_warnings(self, conn) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            for warning in await conn.show_warnings() or ():
+                log.debug("MySQL warning: %s", warning[-1])
+
+
+class MemosMySQLConnection(base.MySQLConnection):
+    async def acquire(self) -> None:
+        await super().acquire()
+        raw = self._connection
+        if raw is not None and not getattr(raw, "_memos_session_ready", False):
+            async with raw.cursor() as cursor:
+                for stmt in SESSION_SETUP:
+                    await cursor.execute(stmt)
+            raw._memos_session_ready = True
+
+
+class MemosMySQLBackend(base.MySQLBackend):
+    def connection(self) -> MemosMySQLConnection:
+        return MemosMySQLConnection(self, self._dialect)
