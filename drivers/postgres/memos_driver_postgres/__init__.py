@@ -1,0 +1,174 @@
+"""memos-driver-postgres: the PostgreSQL store driver of memos-py (``MEMOS_DRIVER=postgres``).
+
+``MEMOS_DSN`` names the database (``postgres://user:password@host:port/db`` or ``postgresql://…``).
+Connections come from an asyncpg pool through ``databases``; the pool is sized by the DSN's
+``min_size``/``max_size`` query options (defaults below), and ``sslmode`` is passed to asyncpg as
+its ``ssl`` option. The schema is upstream Memos v0.28's PostgreSQL schema, so a database created
+by either opens in the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import databases
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from memos_core import Config
+from memos_core.store import SCHEMA_VERSION, Driver
+
+from .schema import LATEST
+
+__version__ = "0.1.0"
+
+#: Pool bounds unless the DSN says otherwise: one idle connection kept, up to ten in use.
+DEFAULT_MIN_SIZE = 1
+DEFAULT_MAX_SIZE = 10
+
+
+def normalize_dsn(dsn: str) -> str:
+    """``postgres://``/``postgresql://``/``postgresql+asyncpg://`` DSNs as ``databases`` expects them.
+
+    ``sslmode`` (libpq's spelling) becomes ``ssl``, which ``databases`` hands to asyncpg (asyncpg
+    accepts the libpq mode names there).
+    """
+    parts = urlsplit(dsn.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("postgres", "postgresql", "postgresql+asyncpg"):
+        raise ValueError(f"not a PostgreSQL DSN (expected postgres:// or postgresql://): {dsn!r}")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if "sslmode" in query:
+        query.setdefault("ssl", query.pop("sslmode"))
+        query.pop("sslmode", None)
+    query.setdefault("min_size", str(DEFAULT_MIN_SIZE))
+    query.setdefault("max_size", str(DEFAULT_MAX_SIZE))
+    return urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))
+
+
+def with_database(dsn: str, name: str) -> str:
+    """``dsn`` pointing at database ``name`` on the same server (query options kept)."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _connect_args(dsn: str) -> dict[str, Any]:
+    """asyncpg.connect() arguments for ``dsn``, without the pool options asyncpg would reject."""
+    parts = urlsplit(normalize_dsn(dsn))
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in ("min_size", "max_size", "ssl")}
+    args: dict[str, Any] = {"dsn": urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))}
+    ssl = dict(parse_qsl(parts.query)).get("ssl")
+    if ssl:
+        args["ssl"] = {"true": True, "false": False}.get(ssl.lower(), ssl)
+    return args
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresDriver(Driver):
+    name = "postgresql"
+    serialize_writes = False  # PostgreSQL handles concurrent writers itself (row locks, MVCC)
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        if not config.dsn:
+            raise ValueError("MEMOS_DRIVER=postgres needs MEMOS_DSN (postgres://user:password@host:port/database)")
+        self.dsn = normalize_dsn(config.dsn)
+
+    def database(self) -> databases.Database:
+        return databases.Database(self.dsn)
+
+    async def table_exists(self, store, name: str) -> bool:
+        q = sa.text(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = :name"
+        ).bindparams(name=name)
+        return await store.fetch_val(q) is not None
+
+    def schema_statements(self) -> list[str]:
+        return list(LATEST)
+
+    async def execute_ddl(self, store, statements: list[str]) -> None:
+        """Run each statement on asyncpg's connection (no bind parameters, so ``%`` stays literal)."""
+        raw: asyncpg.Connection = store.db.connection().raw_connection
+        for stmt in statements:
+            store.statements += 1
+            await raw.execute(stmt)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, asyncpg.UniqueViolationError)
+
+    def insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+    def upsert(self, table: sa.Table, values: dict, keys: list[str], update: list[str]) -> Any:
+        stmt = postgresql.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+
+    def json_text(self, column: Any, *path: str) -> Any:
+        """The value at ``path`` as text (JSON ``true`` reads ``'true'``); TEXT and JSONB columns alike."""
+        return sa.func.jsonb_extract_path_text(sa.cast(column, postgresql.JSONB), *path)
+
+    # -- test databases ----------------------------------------------------------------------------
+    #: Per process: a database holding a new schema, copied by CREATE DATABASE … TEMPLATE for each test.
+    _template: str | None = None
+
+    @classmethod
+    async def _admin(cls, server_dsn: str) -> asyncpg.Connection:
+        return await asyncpg.connect(**_connect_args(server_dsn))
+
+    @classmethod
+    async def create_database(cls, server_dsn: str, name: str, *, template: str | None = None) -> str:
+        """``CREATE DATABASE name`` (empty, or a copy of ``template``); return its DSN."""
+        conn = await cls._admin(server_dsn)
+        try:
+            sql = f"CREATE DATABASE {_quote(name)}"
+            if template:
+                sql += f" TEMPLATE {_quote(template)} STRATEGY FILE_COPY"
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+        return with_database(server_dsn, name)
+
+    @classmethod
+    async def _ensure_template(cls, server_dsn: str) -> str:
+        """Create this process's template database once: the latest schema, ``schemaVersion`` set and
+        no secret key (the store adds a fresh one on start-up, as for a new database)."""
+        if cls._template is None:
+            name = f"memos_tpl_{uuid.uuid4().hex[:12]}"
+            dsn = await cls.create_database(server_dsn, name)
+            conn = await asyncpg.connect(**_connect_args(dsn))
+            try:
+                async with conn.transaction():
+                    for stmt in LATEST:
+                        await conn.execute(stmt)
+                    await conn.execute(
+                        "INSERT INTO system_setting (name, value, description) VALUES ('BASIC', $1, '')",
+                        json.dumps({"schemaVersion": SCHEMA_VERSION}),
+                    )
+            finally:
+                await conn.close()
+            cls._template = name
+            atexit.register(lambda: asyncio.run(cls.drop_test_database(server_dsn, name)))
+        return cls._template
+
+    @classmethod
+    async def create_test_database(cls, server_dsn: str, name: str) -> str:
+        """A new database with the schema already in place (copied from a per-process template, which
+        costs far less than running the DDL for every test)."""
+        return await cls.create_database(server_dsn, name, template=await cls._ensure_template(server_dsn))
+
+    @classmethod
+    async def drop_test_database(cls, server_dsn: str, name: str) -> None:
+        conn = await cls._admin(server_dsn)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+        finally:
+            await conn.close()
