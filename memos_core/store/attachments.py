@@ -103,7 +103,8 @@ async def link(store, memo_id: int, ordered_uids: Sequence[str], now: int) -> li
     removed = _rows(await store.fetch_all(q))
     await delete_ids(store, [r["id"] for r in removed])
     if ordered_uids:
-        stamps = {uid: now - i for i, uid in enumerate(ordered_uids)}
+        # Typed binds, so each stamp is converted like any other time value (FROM_UNIXTIME on MySQL).
+        stamps = {uid: sa.literal(now - i, att.c.updated_ts.type) for i, uid in enumerate(ordered_uids)}
         await store.execute(
             att.update()
             .where(att.c.uid.in_(list(ordered_uids)))

@@ -4,6 +4,7 @@ limit, memo links, and bytes removed with their rows."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -28,10 +29,13 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def memos_config(tmp_path) -> Config:
+def memos_config(tmp_path, memos_driver, memos_new_config) -> Config:
     """The data directory is a child of ``tmp_path``, so tests can see anything written next to it."""
-    (tmp_path / "data").mkdir()
-    return Config(data=str(tmp_path / "data"), driver="sqlite")
+    data = tmp_path / "data"
+    data.mkdir()
+    if memos_driver == "sqlite":
+        return Config(data=str(data), driver="sqlite")
+    return dataclasses.replace(memos_new_config(memos_driver), data=str(data))
 
 
 @pytest.fixture

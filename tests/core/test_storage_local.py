@@ -4,6 +4,7 @@ attempts, switching backends with old attachments still readable, and the settin
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -24,9 +25,13 @@ from memos_core.store import tables
 
 
 @pytest.fixture
-def memos_config(tmp_path) -> Config:
-    (tmp_path / "data").mkdir()
-    return Config(data=str(tmp_path / "data"), driver="sqlite")
+def memos_config(tmp_path, memos_driver, memos_new_config) -> Config:
+    """The data directory is a child of ``tmp_path``, so tests can see anything written next to it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    if memos_driver == "sqlite":
+        return Config(data=str(data), driver="sqlite")
+    return dataclasses.replace(memos_new_config(memos_driver), data=str(data))
 
 
 @pytest.fixture
