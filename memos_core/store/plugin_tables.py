@@ -8,19 +8,24 @@ so a database stays openable by upstream Memos and plugins evolve on their own.
 Several processes may start at once against one database, so every step is safe to repeat:
 tables are created with ``IF NOT EXISTS``, the version row is inserted only if absent, and the
 upgrade itself runs in one transaction that first locks the plugin's version row (on SQLite the
-``BEGIN IMMEDIATE`` write lock serialises it instead).
+``BEGIN IMMEDIATE`` write lock serialises it instead; on MySQL, where DDL commits at once, a named
+``GET_LOCK`` does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 log = logging.getLogger(__name__)
 
+#: How long a MySQL process waits for another one's schema upgrade of the same plugin.
+LOCK_TIMEOUT_S = 60
 #: Where each plugin's schema version is recorded.
 PLUGIN_SCHEMA_TABLE = "memos_py_plugin_schema"
 
@@ -102,8 +107,24 @@ async def ensure_plugin_schema(
     """
     if version < 1:
         raise ValueError("plugin schema versions start at 1")
-    async with store.connection():
+    async with store.connection(), _mysql_named_lock(store, plugin):
         return await _ensure(store, plugin, version, metadata, migrations or {})
+
+
+@contextlib.asynccontextmanager
+async def _mysql_named_lock(store, plugin: str) -> AsyncIterator[None]:
+    """On MySQL every DDL statement commits, releasing the version row's lock mid-upgrade, so a
+    session-level named lock serialises concurrent upgrades there instead."""
+    if store.driver.name != "mysql":
+        yield
+        return
+    name = f"memos_py_plugin_schema:{plugin}"[:64]
+    if not await store.fetch_val(sa.select(sa.func.get_lock(name, LOCK_TIMEOUT_S))):
+        raise PluginSchemaError(f"plugin {plugin!r}: another process held the schema lock for {LOCK_TIMEOUT_S} s")
+    try:
+        yield
+    finally:
+        await store.fetch_val(sa.select(sa.func.release_lock(name)))
 
 
 async def _ensure(store, plugin: str, version: int, metadata: sa.MetaData, migrations: dict[int, list[str]]) -> int:
@@ -122,7 +143,7 @@ async def _ensure(store, plugin: str, version: int, metadata: sa.MetaData, migra
     async with store.transaction():
         current_q = (
             sa.select(plugin_schema.c.version).where(plugin_schema.c.plugin == plugin).with_for_update()
-        )  # FOR UPDATE serialises concurrent upgrades on PostgreSQL/MySQL; SQLite ignores it
+        )  # FOR UPDATE serialises concurrent upgrades on PostgreSQL; SQLite's BEGIN IMMEDIATE already does
         current = int(await store.fetch_val(current_q) or 0)
         if current > version:
             raise PluginSchemaError(
