@@ -159,9 +159,16 @@ async def read_api(ctx: Context, viewer: Principal | None) -> dict[str, Any]:
     return public_view(await get(ctx.store))
 
 
-async def update_api(ctx: Context, viewer: Principal | None, value: Any) -> dict[str, Any]:
-    """UpdateInstanceSetting(STORAGE): replace the value whole, then read it back."""
+async def update_api(ctx: Context, viewer: Principal | None, body: dict[str, Any]) -> dict[str, Any]:
+    """UpdateInstanceSetting(STORAGE) with the request's InstanceSetting ``body``: replace the value
+    whole (the mask is ignored, SPEC §3.3), then read it back."""
     _check_admin(viewer)
+    others = sorted(
+        k for k in body if k.lower().endswith(("setting", "_setting")) and k not in (FIELD, "storage_setting")
+    )
+    if others:
+        raise invalid(f"instance setting {KEY} takes {FIELD}, not {', '.join(others)}")
+    value = _pick(body, FIELD)
     async with ctx.store.transaction():
         previous = await get(ctx.store)
         stored = validate(value, ctx.storages.names(), previous)

@@ -328,12 +328,12 @@ async def test_setting_api_functions_are_admin_only(memos_client, memos_users):
                 await storage_setting.read_api(ctx, viewer)
             assert e.value.code == code
             with pytest.raises(ApiError):
-                await storage_setting.update_api(ctx, viewer, {"storageType": "DATABASE"})
+                await storage_setting.update_api(ctx, viewer, {"storageSetting": {"storageType": "DATABASE"}})
         await settings_store.set_instance_setting(
             ctx.store, "STORAGE", {"storageType": "LOCAL", "s3Config": {"accessKeySecret": "keep"}}
         )
         value = await storage_setting.update_api(
-            ctx, admin_principal, {"storageType": "DATABASE", "s3Config": {"bucket": "b"}}
+            ctx, admin_principal, {"storageSetting": {"storageType": "DATABASE", "s3Config": {"bucket": "b"}}}
         )
         assert value["storageType"] == "DATABASE" and value["s3Config"]["accessKeySecret"] == ""
         assert (await storage_setting.get(ctx.store))["s3Config"]["accessKeySecret"] == "keep"
