@@ -37,7 +37,9 @@ def schema_of(path: Path) -> dict[str, tuple]:
     conn = sqlite3.connect(path)
     try:
         out = {}
-        names = conn.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        names = conn.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND " + NOT_PLUGIN
+        ).fetchall()
         for kind, name, table in names:
             if kind == "table":
                 cols = conn.execute(f"PRAGMA table_info('{name}')").fetchall()
@@ -57,10 +59,16 @@ def schema_of(path: Path) -> dict[str, tuple]:
         conn.close()
 
 
+#: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
+NOT_PLUGIN = "tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
+
+
 def sqlite_master(path: Path) -> list[tuple]:
     conn = sqlite3.connect(path)
     try:
-        return sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall(), key=str)
+        return sorted(
+            conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE " + NOT_PLUGIN).fetchall(), key=str
+        )
     finally:
         conn.close()
 

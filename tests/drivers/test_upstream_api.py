@@ -25,10 +25,16 @@ ADMIN = {"Authorization": f"Bearer {upstream.ADMIN_PAT}"}
 ALICE = {"Authorization": f"Bearer {upstream.USER_PAT}"}
 
 
+#: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
+NOT_PLUGIN = "tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
+
+
 def sqlite_master(path: Path) -> list[tuple]:
     conn = sqlite3.connect(path)
     try:
-        return sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall(), key=str)
+        return sorted(
+            conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE " + NOT_PLUGIN).fetchall(), key=str
+        )
     finally:
         conn.close()
 
