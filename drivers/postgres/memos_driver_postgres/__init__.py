@@ -69,6 +69,13 @@ def _connect_args(dsn: str) -> dict[str, Any]:
     return args
 
 
+class _Database(databases.Database):
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 - extends the class-level registry of databases
+        **databases.Database.SUPPORTED_BACKENDS,
+        "postgresql+memos": "memos_driver_postgres.backend:MemosPostgresBackend",
+    }
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -84,7 +91,7 @@ class PostgresDriver(Driver):
         self.dsn = normalize_dsn(config.dsn)
 
     def database(self) -> databases.Database:
-        return databases.Database(self.dsn)
+        return _Database(self.dsn.replace("postgresql://", "postgresql+memos://", 1))
 
     async def table_exists(self, store, name: str) -> bool:
         q = sa.text(
