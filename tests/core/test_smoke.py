@@ -6,7 +6,7 @@ async def test_healthz_and_unknown_api_path(memos_client):
     assert await r.json() == {"code": 5, "message": "Not Found", "details": []}
 
 
-async def test_plugins_endpoint_needs_admin(memos_client, memos_users):
+async def test_plugins_endpoint_needs_admin(memos_client, memos_users, memos_config):
     r = await memos_client.get("/api/v1/plugins")
     assert r.status == 401
     admin = await memos_users("root", role="ADMIN")
@@ -14,4 +14,4 @@ async def test_plugins_endpoint_needs_admin(memos_client, memos_users):
     assert r.status == 200
     body = await r.json()
     names = {p["name"] for p in body["plugins"]}
-    assert {"sqlite", "markdown", "core-auth"} <= names
+    assert {memos_config.driver, "markdown", "core-auth"} <= names

@@ -28,6 +28,8 @@ def _fixture_module(name: str):
     return module
 
 
+pytestmark = pytest.mark.drivers("sqlite")  # the database file, pragmas and SQLite's own schema
+
 upstream = _fixture_module("upstream_db")
 procs = _fixture_module("processes")
 
