@@ -41,8 +41,11 @@ def _compile_epoch_identity(element: FunctionElement, compiler: Any, **kw: Any) 
 
 @compiles(_FromEpoch, "mysql")
 def _compile_from_unixtime(element: _FromEpoch, compiler: Any, **kw: Any) -> str:
+    """``FROM_UNIXTIME``, but epoch 0 (an unset time) as MySQL's zero TIMESTAMP: 1970-01-01 00:00:00
+    UTC is below the TIMESTAMP range, and ``UNIX_TIMESTAMP`` reads the zero value back as 0."""
     (arg,) = element.clauses
-    return f"FROM_UNIXTIME({compiler.process(arg, **kw)})"
+    value = compiler.process(arg, **kw)
+    return f"CAST(COALESCE(FROM_UNIXTIME(NULLIF({value}, 0)), '0000-00-00 00:00:00') AS DATETIME)"
 
 
 @compiles(_ToEpoch, "mysql")

@@ -9,6 +9,7 @@ schema (see :mod:`.schema`).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import aiomysql
@@ -87,7 +88,21 @@ class MySQLDriver(Driver):
 
     @classmethod
     async def drop_test_database(cls, server_dsn: str, name: str) -> None:
-        await cls._server_statement(server_dsn, f"DROP DATABASE IF EXISTS `{name}`")
+        """Drop ``name``, first ending sessions still using it (a pool a failed test never closed
+        would otherwise hold a metadata lock and block the DROP forever)."""
+        dsn: MySQLDSN = parse_dsn(server_dsn)
+        conn = await aiomysql.connect(**dsn.connect_kwargs(), charset="utf8mb4", autocommit=True)
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()", (name,)
+                )
+                for (session,) in await cursor.fetchall():
+                    with contextlib.suppress(pymysql.err.MySQLError):  # it may have ended meanwhile
+                        await cursor.execute(f"KILL {int(session)}")
+                await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            conn.close()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, pymysql.err.IntegrityError) and bool(exc.args) and exc.args[0] == ER_DUP_ENTRY

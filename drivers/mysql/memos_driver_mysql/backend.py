@@ -8,6 +8,7 @@ set up once, the first time this backend hands it out:
 * ``READ COMMITTED``: InnoDB's default REPEATABLE READ pins a transaction's reads to its first
   snapshot, so a transaction that lost an insert race to a unique key could not read the winner's
   row. The services are written for read-committed semantics (PostgreSQL's default).
+* ``sql_mode`` without ``NO_ZERO_DATE``: epoch 0 is kept as the zero ``TIMESTAMP``.
 
 Server warnings (such as the duplicate key an ``INSERT IGNORE`` skips) are logged at debug level
 instead of being raised through :mod:`warnings`, as upstream's Go driver ignores them; strict SQL
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    # Epoch 0 is stored as the zero TIMESTAMP (see memos_core.store.tables); MySQL 8's default mode forbids it.
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','),"
+    " ',NO_ZERO_DATE,', ','), ',NO_ZERO_IN_DATE,', ','))",
 )
 
 
