@@ -109,6 +109,16 @@ class PostgresDriver(Driver):
             store.statements += 1
             await raw.execute(stmt)
 
+    async def reset_sequences(self, store, tables: list[sa.Table]) -> None:
+        """Move each SERIAL sequence past the table's largest id (rows copied with explicit ids leave
+        it behind; the next INSERT would collide)."""
+        for table in tables:
+            seq = sa.func.pg_get_serial_sequence(sa.func.quote_ident(table.name), "id")  # "user" is quoted
+            top = sa.select(sa.func.max(table.c.id)).scalar_subquery()
+            # setval(seq, n, false): the next id is n; an empty table starts again at 1.
+            q = sa.select(sa.func.setval(seq, sa.func.coalesce(top, 0) + 1, False)).where(seq.is_not(None))
+            await store.fetch_val(q)
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, asyncpg.UniqueViolationError)
 
