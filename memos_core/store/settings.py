@@ -58,8 +58,14 @@ def _loads(raw: str | None) -> dict[str, Any] | None:
 
 
 async def get_user_setting_for_update(store, user_id: int, key: str) -> dict[str, Any] | None:
-    """Like :func:`get_user_setting`, locking the row for the caller's transaction (read-modify-write
-    of a JSON value must not lose a concurrent writer's change; SQLite serialises writers anyway)."""
+    """Like :func:`get_user_setting`, locking for the caller's transaction (read-modify-write of a
+    JSON value must not lose a concurrent writer's change; SQLite serialises writers anyway).
+
+    The lock is taken on the user's row, which exists even before the setting's first write: two
+    first writers would otherwise both read nothing, lock nothing, and the later upsert would
+    overwrite the earlier one.
+    """
+    await store.fetch_val(sa.select(tables.user.c.id).where(tables.user.c.id == user_id).with_for_update())
     q = sa.select(us.c.value).where(us.c.user_id == user_id, us.c.key == key).with_for_update()
     return _loads(await store.fetch_val(q))
 
