@@ -129,10 +129,9 @@ class MySQLDialect(Dialect):
         return sa.func.JSON_LENGTH(self._tags(payload))
 
     def property_true(self, payload: ColumnElement, key: str) -> ColumnElement[bool]:
-        value = sa.func.JSON_EXTRACT(payload, f"$.property.{key}")
-        return sa.func.coalesce(value, sa.literal_column("CAST('false' AS JSON)")) == sa.literal_column(
-            "CAST('true' AS JSON)"
-        )
+        # JSON_CONTAINS compares as JSON on MySQL and MariaDB alike (MariaDB has no CAST(... AS JSON));
+        # it is NULL when the key is absent.
+        return sa.func.coalesce(sa.func.JSON_CONTAINS(payload, "true", f"$.property.{key}"), 0) == 1
 
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (Dialect(), PostgresDialect(), MySQLDialect())}

@@ -300,7 +300,7 @@ def test_dialect_specific_renderings():
     assert "JSON_CONTAINS" in render('"x" in tags', my)
     assert "JSON_LENGTH" in render("size(tags) > 1", my)
     assert "UNIX_TIMESTAMP(memo.created_ts)" in render("created_ts > 5", my)
-    assert "CAST('true' AS JSON)" in render("has_code", my)
+    assert "JSON_CONTAINS(memo.payload, 'true', '$.property.hasCode')" in render("has_code", my)
     assert "memos_unicode_lower" in render('content.contains("x")', sqlite.dialect())
 
 
