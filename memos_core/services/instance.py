@@ -608,7 +608,8 @@ def _validate_ai(value: dict[str, Any], current: Stored) -> Stored:
     return {"providers": out} if out else {}
 
 
-#: Every key upstream v0.28 knows. STORAGE is known (and access-checked) but not served yet.
+#: Every key upstream v0.28 knows. STORAGE is served by :mod:`memos_core.services.storage_setting` (its
+#: storage types are checked against the backends registered on the context); the API routes it there.
 SETTINGS: dict[str, SettingKind] = {
     "BASIC": SettingKind(field=None),
     "GENERAL": SettingKind(

@@ -111,7 +111,8 @@ async def test_unknown_key_is_400_on_read_and_write(memos_client, memos_users):
     assert await stored(memos_client, "NOPE") is None
 
 
-async def test_storage_keeps_its_access_rule_and_says_not_supported(memos_client, memos_users):
+async def test_storage_keeps_its_access_rule(memos_client, memos_users):
+    """STORAGE is admin-only; its behaviour is tested in test_storage_local.py."""
     admin = await memos_users("root", role="ADMIN")
     user = await memos_users("plain")
     r = await memos_client.get("/api/v1/instance/settings/STORAGE")
@@ -119,16 +120,11 @@ async def test_storage_keeps_its_access_rule_and_says_not_supported(memos_client
     r = await memos_client.get("/api/v1/instance/settings/STORAGE", headers=user.headers)
     assert r.status == 403
     r = await memos_client.get("/api/v1/instance/settings/STORAGE", headers=admin.headers)
-    assert r.status == 501
-    body = await r.json()
-    assert body["code"] == 12 and "STORAGE" in body["message"] and "not supported" in body["message"]
-    r = await memos_client.patch(
-        "/api/v1/instance/settings/STORAGE", json={"storageSetting": {"storageType": "LOCAL"}}, headers=admin.headers
-    )
-    assert r.status == 501
-    assert await stored(memos_client, "STORAGE") is None
+    assert r.status == 200
+    assert (await r.json())["storageSetting"]["storageType"] == "LOCAL"
     r = await memos_client.patch("/api/v1/instance/settings/STORAGE", json={"storageSetting": {}}, headers=user.headers)
     assert r.status == 403
+    assert await stored(memos_client, "STORAGE") is None
 
 
 # -- updating settings ---------------------------------------------------------------------------

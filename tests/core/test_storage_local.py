@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import io
+import json
 import os
 import re
 from pathlib import Path
@@ -61,8 +63,9 @@ async def set_storage(client, value: dict) -> None:
 
 
 async def upload(client, user, filename="note.txt", data=b"hello"):
-    body = {"filename": filename, "content": base64.b64encode(data).decode()}
-    return await client.post("/api/v1/attachments", json=body, headers=user.headers)
+    body = json.dumps({"filename": filename, "content": base64.b64encode(data).decode()}).encode()
+    headers = {**user.headers, "Content-Type": "application/json"}
+    return await client.post("/api/v1/attachments", data=io.BytesIO(body), headers=headers)
 
 
 async def create(client, user, filename="note.txt", data=b"hello") -> dict:
@@ -338,3 +341,83 @@ async def test_setting_api_functions_are_admin_only(memos_client, memos_users):
         assert value["storageType"] == "DATABASE" and value["s3Config"]["accessKeySecret"] == ""
         assert (await storage_setting.get(ctx.store))["s3Config"]["accessKeySecret"] == "keep"
         assert set(ctx.storages.names()) >= {"DATABASE", "LOCAL"}
+
+
+# -- the STORAGE setting over HTTP -------------------------------------------------------------------
+SETTING_URL = "/api/v1/instance/settings/STORAGE"
+
+
+async def test_storage_setting_api_access(memos_client, memos_users):
+    user = await memos_users("bob")
+    admin = await memos_users("root", role="ADMIN")
+    for headers, status, code in (({}, 401, 16), (user.headers, 403, 7)):
+        r = await memos_client.get(SETTING_URL, headers=headers)
+        assert (r.status, (await r.json())["code"]) == (status, code)
+        r = await memos_client.patch(SETTING_URL, json={"storageSetting": {"storageType": "DATABASE"}}, headers=headers)
+        assert (r.status, (await r.json())["code"]) == (status, code)
+    r = await memos_client.get(SETTING_URL, headers=admin.headers)
+    assert r.status == 200
+    assert await r.json() == {
+        "name": "instance/settings/STORAGE",
+        "storageSetting": {
+            "storageType": "LOCAL",
+            "filepathTemplate": "assets/{timestamp}_{uuid}_{filename}",
+            "uploadSizeLimitMb": "30",
+            "s3Config": None,
+        },
+    }
+    assert await db(memos_client, lambda s: settings_store.get_instance_setting(s, "STORAGE")) is None
+
+
+async def test_storage_setting_api_round_trip_and_switch(memos_client, memos_users, data_dir):
+    admin = await memos_users("root", role="ADMIN")
+    local = (await create(memos_client, admin, "before.txt", b"local bytes"))["name"]
+    value = {
+        "storageType": "DATABASE",
+        "filepathTemplate": "up/{year}",
+        "uploadSizeLimitMb": "2",
+        "s3Config": {"accessKeyId": "id", "accessKeySecret": "top-secret", "bucket": "b"},
+    }
+    r = await memos_client.patch(
+        SETTING_URL, params={"updateMask": "storage_type"}, json={"storageSetting": value}, headers=admin.headers
+    )
+    assert r.status == 200, await r.text()
+    shown = (await r.json())["storageSetting"]
+    assert "top-secret" not in await r.text()
+    assert shown["storageType"] == "DATABASE" and shown["filepathTemplate"] == "up/{year}/{filename}"
+    assert shown["uploadSizeLimitMb"] == "2" and shown["s3Config"]["accessKeySecret"] == ""
+    # The secret sent empty is kept.
+    value["s3Config"]["accessKeySecret"] = ""
+    r = await memos_client.patch(SETTING_URL, json={"storageSetting": value}, headers=admin.headers)
+    assert r.status == 200
+    stored = await db(memos_client, lambda s: settings_store.get_instance_setting(s, "STORAGE"))
+    assert stored["s3Config"]["accessKeySecret"] == "top-secret"
+    # New uploads go to the database; the old LOCAL one still reads back.
+    db_name = (await create(memos_client, admin, "after.txt", b"db bytes"))["name"]
+    assert (await row_of(memos_client, db_name))["storage_type"] == ""
+    assert await open_bytes(memos_client, await row_of(memos_client, local)) == b"local bytes"
+    assert await open_bytes(memos_client, await row_of(memos_client, db_name)) == b"db bytes"
+    r = await upload(memos_client, admin, "big.bin", b"x" * (2 * 1024 * 1024 + 1))
+    assert r.status == 400 and "file size exceeds the limit" in (await r.json())["message"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"storageType": "FTP"},
+        {"storageType": "LOCAL", "filepathTemplate": "../{filename}"},
+        {"storageType": "LOCAL", "filepathTemplate": "%2e%2e/{filename}"},
+        {"storageType": "LOCAL", "filepathTemplate": "\uff0e\uff0e/{filename}"},
+        {"storageType": "LOCAL", "filepathTemplate": "a\x00/{filename}"},
+        {"storageType": "LOCAL", "filepathTemplate": "a\u2215..\u2215{filename}"},
+        {"storageType": "LOCAL", "uploadSizeLimitMb": "0"},
+        "LOCAL",
+    ],
+)
+async def test_storage_setting_api_rejects_bad_values(memos_client, memos_users, value):
+    admin = await memos_users("root", role="ADMIN")
+    r = await memos_client.patch(SETTING_URL, json={"storageSetting": value}, headers=admin.headers)
+    assert r.status == 400 and (await r.json())["code"] == 3, await r.text()
+    assert await db(memos_client, lambda s: settings_store.get_instance_setting(s, "STORAGE")) is None
+    r = await memos_client.patch(SETTING_URL, json={"generalSetting": {}}, headers=admin.headers)
+    assert r.status == 400

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import instance as instance_service
+from ...services import storage_setting
 from .jsonutil import json_body, json_response
 
 routes = web.RouteTableDef()
@@ -47,6 +48,10 @@ def _setting_json(key: str, value: dict[str, Any] | None) -> dict[str, Any]:
 @routes.get("/instance/settings/{key}", name="InstanceService.GetInstanceSetting")
 async def get_instance_setting(request: web.Request) -> web.Response:
     key = request.match_info["key"]
+    if key == storage_setting.KEY:  # checked against the storage backends registered on the context
+        return json_response(
+            _setting_json(key, await storage_setting.read_api(context_of(request), viewer_of(request)))
+        )
     value = await instance_service.read_setting(context_of(request).store, viewer_of(request), key)
     return json_response(_setting_json(key, value))
 
@@ -57,5 +62,9 @@ async def update_instance_setting(request: web.Request) -> web.Response:
     because the value is replaced whole (SPEC §3.3)."""
     key = request.match_info["key"]
     body = await json_body(request)
+    if key == storage_setting.KEY:
+        return json_response(
+            _setting_json(key, await storage_setting.update_api(context_of(request), viewer_of(request), body))
+        )
     value = await instance_service.update_setting(context_of(request).store, viewer_of(request), key, body)
     return json_response(_setting_json(key, value))
