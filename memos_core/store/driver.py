@@ -53,9 +53,11 @@ class Driver:
 
     @classmethod
     async def create_test_database(cls, server_dsn: str, name: str) -> str:
-        """Create an empty database ``name`` on the server of ``server_dsn``; return its DSN.
+        """Create a new database ``name`` on the server of ``server_dsn``; return its DSN.
 
-        Used by the test fixtures (``memos_core.testing``) to give every test a fresh database.
+        Used by the test fixtures (``memos_core.testing``) to give every test a fresh database. It is
+        either empty or holds exactly what start-up creates on an empty one minus the secret key (a
+        driver may copy a template database to save running the DDL for every test).
         """
         raise NotImplementedError(f"{cls.__name__} cannot create test databases")
 
