@@ -9,8 +9,7 @@ by either opens in the other.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -134,7 +133,7 @@ class PostgresDriver(Driver):
         return sa.func.jsonb_extract_path_text(sa.cast(column, postgresql.JSONB), *path)
 
     # -- test databases ----------------------------------------------------------------------------
-    #: Per process: a database holding a new schema, copied by CREATE DATABASE … TEMPLATE for each test.
+    #: The template database test databases are copied from (CREATE DATABASE … TEMPLATE), once known.
     _template: str | None = None
 
     @classmethod
@@ -156,24 +155,43 @@ class PostgresDriver(Driver):
 
     @classmethod
     async def _ensure_template(cls, server_dsn: str) -> str:
-        """Create this process's template database once: the latest schema, ``schemaVersion`` set and
-        no secret key (the store adds a fresh one on start-up, as for a new database)."""
+        """The template: the latest schema, ``schemaVersion`` set and no secret key (start-up adds a
+        fresh one, as on a new database).
+
+        Its name carries a digest of what it holds, so test runs sharing a server (even at once)
+        share it and a schema change gets a new one. It is built under a temporary name and renamed
+        when complete, so nobody copies a half-built template; of two builders racing, the second
+        drops its copy.
+        """
         if cls._template is None:
-            name = f"memos_tpl_{uuid.uuid4().hex[:12]}"
-            dsn = await cls.create_database(server_dsn, name)
-            conn = await asyncpg.connect(**_connect_args(dsn))
+            digest = hashlib.sha256(json.dumps([LATEST, SCHEMA_VERSION]).encode()).hexdigest()[:16]
+            name = f"memos_tpl_{digest}"
+            conn = await cls._admin(server_dsn)
             try:
-                async with conn.transaction():
-                    for stmt in LATEST:
-                        await conn.execute(stmt)
-                    await conn.execute(
-                        "INSERT INTO system_setting (name, value, description) VALUES ('BASIC', $1, '')",
-                        json.dumps({"schemaVersion": SCHEMA_VERSION}),
-                    )
+                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
             finally:
                 await conn.close()
+            if not exists:
+                build = f"memos_tplbuild_{uuid.uuid4().hex[:12]}"
+                conn = await asyncpg.connect(**_connect_args(await cls.create_database(server_dsn, build)))
+                try:
+                    async with conn.transaction():
+                        for stmt in LATEST:
+                            await conn.execute(stmt)
+                        await conn.execute(
+                            "INSERT INTO system_setting (name, value, description) VALUES ('BASIC', $1, '')",
+                            json.dumps({"schemaVersion": SCHEMA_VERSION}),
+                        )
+                finally:
+                    await conn.close()
+                conn = await cls._admin(server_dsn)
+                try:
+                    await conn.execute(f"ALTER DATABASE {_quote(build)} RENAME TO {_quote(name)}")
+                except asyncpg.DuplicateDatabaseError:
+                    await conn.execute(f"DROP DATABASE {_quote(build)}")
+                finally:
+                    await conn.close()
             cls._template = name
-            atexit.register(lambda: asyncio.run(cls.drop_test_database(server_dsn, name)))
         return cls._template
 
     @classmethod
