@@ -280,10 +280,26 @@ class Capture:
         memo_store.list_memos = self._orig
 
 
-async def explain(ctx: Context, query: Any) -> tuple[str, list[str], int]:
-    """(SQL as run, plan lines, rows matching the filter without LIMIT) for a captured statement."""
+def sql_literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def explain(ctx: Context, query: Any) -> tuple[str, list[str], list[str] | None, int]:
+    """For a captured statement: (SQL as run, plan, first-execution plan if different, rows matching
+    the filter without LIMIT).
+
+    On PostgreSQL the statement runs as a prepared statement (asyncpg), which may switch to a generic
+    plan after five executions; the plan shown is the one it settles on, the first one too if it differs.
+    """
     store = ctx.store
     count_q = sa.select(sa.func.count()).select_from(query.limit(None).offset(None).order_by(None).subquery())
+    first = None
     async with store.connection() as conn:
         backend = conn._connection  # the backend connection: compile exactly as it does for running
         sql, args = backend._compile(query)[:2]
@@ -298,8 +314,18 @@ async def explain(ctx: Context, query: Any) -> tuple[str, list[str], int]:
                 depth[node] = depth.get(parent, -1) + 1
                 lines.append("  " * depth[node] + detail)
         else:
-            lines = [r[0] for r in await raw.fetch("EXPLAIN " + sql, *args)]
-    return sql, lines, matches
+            first = [r[0] for r in await raw.fetch("EXPLAIN " + sql, *args)]
+            values = ", ".join(map(sql_literal, args))
+            await raw.execute("PREPARE memos_bench_list AS " + sql)
+            try:
+                for _ in range(6):
+                    await raw.execute(f"EXECUTE memos_bench_list({values})")
+                lines = [r[0] for r in await raw.fetch(f"EXPLAIN EXECUTE memos_bench_list({values})")]
+            finally:
+                await raw.execute("DEALLOCATE memos_bench_list")
+            if lines == first:
+                first = None
+    return sql, lines, first, matches
 
 
 def verdict(dialect: str, plan: list[str]) -> str:
@@ -319,11 +345,15 @@ def verdict(dialect: str, plan: list[str]) -> str:
         return what
     if any("Seq Scan on memo " in t or t.endswith("Seq Scan on memo") for t in text):
         what = "full scan of memo"
+    elif any(t.startswith("->  Bitmap Heap Scan on memo ") or t.startswith("Bitmap Heap Scan on memo ") for t in text):
+        what = "index search on memo (bitmap)"
     elif any(" on memo " in t and "Index" in t for t in text):
-        what = "index scan of memo"
+        what = "index-order scan of memo"
     else:
         what = "?"
-    if any("Sort" in t for t in text):
+    if any("Incremental Sort" in t for t in text):
+        what += " + incremental sort (ties only)"
+    elif any(t.startswith("->  Sort ") or t.startswith("Sort ") for t in text):
         what += " + sort"
     return what
 
@@ -383,7 +413,7 @@ async def run(label: str, config: Config, args: argparse.Namespace, fresh: bool)
                 r = await client.get(url, headers=headers)
                 assert r.status == 200, await r.text()
                 page = len((await r.json())["memos"])
-                sql, plan, matches = await explain(ctx, capture.query)
+                sql, plan, first_plan, matches = await explain(ctx, capture.query)
 
                 for _ in range(args.warmup):
                     async with client.get(url, headers=headers) as r:
@@ -406,6 +436,7 @@ async def run(label: str, config: Config, args: argparse.Namespace, fresh: bool)
                         "p50": pct(times, 50),
                         "p99": pct(times, 99),
                         "plan": plan,
+                        "first_plan": first_plan,
                         "sql": sql,
                         "verdict": verdict(store.dialect, plan),
                     }
@@ -431,6 +462,11 @@ def report(label: str, args: argparse.Namespace, notes: list[str], results: list
         print(f"\n-- {r['name']}: {r['filter'] or '(no filter)'}")
         if args.sql:
             print("   " + " ".join(r["sql"].split()))
+        if r["first_plan"]:
+            print("   first execution:")
+            for line in r["first_plan"]:
+                print("   " + line)
+            print("   prepared, after six executions (as the timed requests run):")
         for line in r["plan"]:
             print("   " + line)
 
