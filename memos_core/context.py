@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .config import Config
-from .plugins import Plugins, call_all, call_first
+from .plugins import Plugins, call_all, call_first, resolve
 from .store import Store
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class Context:
         Implementations are called one by one (not through one pluggy call) so that one failing
         plugin cannot stop the others from seeing the event.
         """
-        impls = self.plugins.pm.hook.memos_on_event.get_hookimpls()
+        # get_hookimpls() lists implementations in reverse of pluggy's call order (tryfirst first)
+        impls = list(reversed(self.plugins.pm.hook.memos_on_event.get_hookimpls()))
         if self.config.trace_plugins:
             logging.getLogger("memos.plugins.trace").info(
                 "hook memos_on_event(%s) -> %s", event.name, [i.plugin_name for i in impls]
@@ -77,7 +78,22 @@ class Context:
         return await call_first(getattr(self.plugins.pm.hook, hook_name), **kwargs)
 
     async def all(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        return await call_all(getattr(self.plugins.pm.hook, hook_name), **kwargs)
+        """Call a fan-out hook's implementations in pluggy's order (tryfirst first, trylast last), each
+        awaited before the next is called, so an async implementation keeps its place in that order.
+        ``None`` results are dropped, as pluggy drops them."""
+        hook = getattr(self.plugins.pm.hook, hook_name)
+        impls = hook.get_hookimpls()
+        if any(i.hookwrapper or i.wrapper for i in impls):
+            return await call_all(hook, **kwargs)  # wrappers need pluggy's own call
+        impls = list(reversed(impls))
+        if self.config.trace_plugins:
+            logging.getLogger("memos.plugins.trace").info("hook %s -> %s", hook_name, [i.plugin_name for i in impls])
+        results = []
+        for impl in impls:
+            result = await resolve(impl.function(**{k: kwargs[k] for k in impl.argnames}))
+            if result is not None:
+                results.append(result)
+        return results
 
 
 def _single(impl):
