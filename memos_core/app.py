@@ -13,7 +13,7 @@ from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
 from .fileserver import create_file_app
-from .plugins import Plugins, load_plugins
+from .plugins import Plugins, call_sync, load_plugins
 from .rss import routes as rss_routes
 from .store import Store
 
@@ -44,16 +44,16 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)
-    for cleanup in plugins.pm.hook.memos_cleanup_ctx(app=app):
-        if cleanup is not None:
-            app.cleanup_ctx.append(cleanup)
+    for cleanup in call_sync(plugins.pm, "memos_cleanup_ctx", app=app):
+        app.cleanup_ctx.append(cleanup)
 
     app.router.add_get("/healthz", healthz)
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/file/attachments", create_file_app(ctx))
     app.router.add_routes(avatar_routes)
     app.router.add_routes(rss_routes)
-    plugins.pm.hook.memos_register_routes(app=app)
+    call_sync(plugins.pm, "memos_register_routes", app=app)
+    ctx.storages  # noqa: B018 - collect storage backends now, so a bad registration fails start-up
     return app
 
 

@@ -18,6 +18,9 @@ Conventions:
   that returns something other than ``None``; *fan-out* hooks call every implementation.
 * An implementation may return a value or an awaitable; the core awaits what needs awaiting. For a
   first-result hook, return ``None`` synchronously to pass: an awaitable counts as an answer.
+  Exceptions: ``memos_register_storage``, ``memos_register_routes`` and ``memos_cleanup_ctx`` run
+  while the application is built, before any event loop serves it, and must answer synchronously
+  (an awaitable stops start-up with an error naming the plugin).
 * Registries receive a ``register`` callable; call it once per thing you provide.
 * :data:`HOOKSPEC_VERSION` is bumped whenever a hook's signature or meaning changes incompatibly.
 """
@@ -81,10 +84,11 @@ def memos_register_runners(register) -> None:
 def memos_compile_filter(expression: str, scope: str, context: dict) -> Any:
     """Compile a filter expression into a SQLAlchemy boolean clause.
 
-    ``scope`` says what is filtered (``"memo"``, ``"attachment"``, ``"user"``); ``context``
-    carries the tables and dialect name. Return the clause, or ``None`` if this implementation
-    does not handle the scope. Raise :class:`memos_core.ApiError` (INVALID_ARGUMENT) for a bad
-    expression. First-result.
+    ``scope`` says what is filtered (``"memo"`` for ListMemos and shortcuts, ``"attachment"`` for
+    ListAttachments); ``context`` carries ``"dialect"`` (the SQLAlchemy dialect name) and
+    optionally ``"now"``; the clause is over :data:`memos_core.tables` (``memo``, ``attachment``).
+    Return the clause, or ``None`` if this implementation does not handle the scope. Raise
+    :class:`memos_core.ApiError` (INVALID_ARGUMENT) for a bad expression. First-result.
     """
 
 

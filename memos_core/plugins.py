@@ -215,6 +215,28 @@ def _register(pm, plugin, name, ep, group, infos) -> None:
     infos.append(PluginInfo(name, dist, version, group, _hooks_of(pm, plugin)))
 
 
+def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
+    """Call a start-up hook whose implementations must answer synchronously, in pluggy's order.
+
+    Registries and routes are collected while the application is built, before any event loop
+    serves it, so an awaitable cannot be honoured there: it stops start-up with an error naming the
+    plugin instead of being silently dropped.
+    """
+    results = []
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} returned an awaitable from {hook_name}, which must answer "
+                "synchronously (it runs while the application is built)"
+            )
+        if result is not None:
+            results.append(result)
+    return results
+
+
 async def resolve(value: Any) -> Any:
     """Await ``value`` if a hook implementation returned an awaitable."""
     return await value if inspect.isawaitable(value) else value

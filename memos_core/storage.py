@@ -87,7 +87,9 @@ class StorageRegistry:
                 raise ValueError(f"storage backend {name!r} is registered twice")
             self._backends[name] = backend
 
-        pm.hook.memos_register_storage(register=register)
+        from .plugins import call_sync
+
+        call_sync(pm, "memos_register_storage", register=register)
 
     def names(self) -> list[str]:
         return sorted(self._backends)

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from memos_core import CONTEXT, ApiError, Code, Download, Principal, StoredObject, hookimpl, hookspecs, tables
 from memos_core.services import storage_setting
@@ -707,7 +706,7 @@ def test_every_hook_in_hookspecs_is_tested_here():
     assert implemented == hooks, (sorted(hooks - implemented), sorted(implemented - hooks))
 
 
-# -- documented but not honoured (strict xfail: remove the mark when the core is fixed) ------------------
+# -- start-up hooks must answer synchronously -------------------------------------------------------------
 
 
 class Deferred:
@@ -721,13 +720,6 @@ class Deferred:
 
     async def _run(self) -> Any:
         return self.fn()
-
-
-NOT_AWAITED = (
-    "hookspecs: 'An implementation may return a value or an awaitable; the core awaits what needs awaiting', "
-    "but create_app (routes, cleanup_ctx) and StorageRegistry call this hook synchronously and drop or "
-    "misuse an awaitable result"
-)
 
 
 class AwaitableRoutes:
@@ -762,51 +754,18 @@ class AwaitableStorage:
         return Deferred(lambda: register("MEMORY", self.backend))
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_AWAITED)
-@with_plugins(AwaitableRoutes)
-async def test_memos_register_routes_awaitable_result_is_awaited(memos_app, aiohttp_client):
-    client = await aiohttp_client(memos_app)
-    r = await client.get("/hooktest/async-route")
-    assert r.status == 200
-
-
-@pytest.mark.xfail(strict=True, reason=NOT_AWAITED)
-@with_plugins(AwaitableLifecycle)
-async def test_memos_cleanup_ctx_awaitable_result_is_awaited(memos_app, memos_extra_plugins):
-    log = memos_extra_plugins[0].log
-    client = TestClient(TestServer(memos_app))
-    try:
-        await client.start_server()  # today: TypeError, the awaitable is appended as the cleanup context
-        assert log == ["setup"]
-    finally:
-        await client.close()  # also when start-up failed: closes the session, the store and what started
-    assert log == ["setup", "teardown"]
-
-
-@pytest.mark.xfail(strict=True, reason=NOT_AWAITED)
-@with_plugins(AwaitableStorage)
-async def test_memos_register_storage_awaitable_result_is_awaited(memos_client, memos_users):
-    admin = await memos_users("root", role="ADMIN")
-    status, body = await select_storage(memos_client, admin, "MEMORY")
-    assert status == 200 and body["storageType"] == "MEMORY"
-
-
-class UserFilter:
-    @hookimpl(tryfirst=True)
-    def memos_compile_filter(self, expression: str, scope: str, context: dict):
-        if scope == "user" and expression == "plugin:admins":
-            return tables.user.c.role == "ADMIN"
-        return None
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="hookspecs names the 'user' scope, but ListUsers parses its filter itself "
-    '(memos_core/services/users.py: only username == "name") and never asks memos_compile_filter',
+@pytest.mark.parametrize(
+    ("plugin", "hook"),
+    [
+        (AwaitableRoutes, "memos_register_routes"),
+        (AwaitableLifecycle, "memos_cleanup_ctx"),
+        (AwaitableStorage, "memos_register_storage"),
+    ],
 )
-@with_plugins(UserFilter)
-async def test_memos_compile_filter_user_scope_filters_list_users(memos_client, memos_users):
-    admin = await memos_users("root", role="ADMIN")
-    await memos_users("alice")
-    r = await memos_client.get("/api/v1/users", params={"filter": "plugin:admins"}, headers=admin.headers)
-    assert [u["name"] for u in (await ok(r))["users"]] == ["users/root"]
+def test_memos_register_storage_routes_and_cleanup_ctx_refuse_awaitables(plugin, hook, memos_config):
+    """These hooks run while the app is built: an awaitable cannot be honoured, so start-up stops, naming it."""
+    from memos_core.app import create_app
+    from memos_core.plugins import PluginError
+
+    with pytest.raises(PluginError, match=f"returned an awaitable from {hook}"):
+        create_app(memos_config, extra_plugins=[plugin()])
