@@ -9,8 +9,9 @@ from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .storage import Download, StorageBackend, StoredObject
-from .store import Driver, Store, tables
+from .store import Driver, StatementCache, Store, tables
 from .store.plugin_tables import PluginSchemaError, ensure_plugin_schema
+from .store.users import User, get_user
 
 __version__ = "0.1.0"
 
@@ -26,12 +27,15 @@ __all__ = [
     "Event",
     "PluginSchemaError",
     "Principal",
+    "StatementCache",
     "StorageBackend",
     "Store",
     "StoredObject",
+    "User",
     "__version__",
     "context_of",
     "ensure_plugin_schema",
+    "get_user",
     "hookimpl",
     "tables",
     "viewer_of",

@@ -19,7 +19,7 @@ from databases.core import DatabaseURL
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
-from memos_core.store import StatementCache
+from memos_core import StatementCache
 
 BUSY_TIMEOUT_MS = 10_000
 PRAGMAS = (
