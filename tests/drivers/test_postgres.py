@@ -182,6 +182,33 @@ async def test_unservable_schema_version_is_refused(aiohttp_client, empty_dsn, v
     assert await columns(empty_dsn) == before and await basic(empty_dsn) == value
 
 
+async def test_dropping_a_test_database_ends_its_sessions(memos_driver):
+    server = os.environ["MEMOS_TEST_POSTGRES_DSN"]
+    for drop in ("force", "own sessions first"):
+        name = f"memos_test_{uuid.uuid4().hex[:12]}"
+        left_open = await asyncpg.connect(await PostgresDriver.create_test_database(server, name))
+        if drop == "force":
+            await PostgresDriver.drop_test_database(server, name)
+        else:  # the path taken when WITH (FORCE) is refused (an autovacuum worker in the database)
+            admin = await asyncpg.connect(server)
+            try:
+                await PostgresDriver._drop_own_sessions_first(admin, name)
+            finally:
+                await admin.close()
+        assert not await query(server, "SELECT 1 FROM pg_database WHERE datname = $1", name)
+        assert left_open.is_closed() or not await _alive(left_open)
+
+
+async def _alive(conn: asyncpg.Connection) -> bool:
+    try:
+        await conn.fetchval("SELECT 1")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+        return False
+    finally:
+        conn.terminate()
+    return True
+
+
 # -- configuration ---------------------------------------------------------------------------------
 def test_dsn_forms():
     assert normalize_dsn("postgres://u:p@h:5432/db") == "postgresql://u:p@h:5432/db?min_size=1&max_size=10"

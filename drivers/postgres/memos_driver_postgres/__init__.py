@@ -9,6 +9,7 @@ by either opens in the other.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -196,14 +197,39 @@ class PostgresDriver(Driver):
 
     @classmethod
     async def create_test_database(cls, server_dsn: str, name: str) -> str:
-        """A new database with the schema already in place (copied from a per-process template, which
+        """A new database with the schema already in place (copied from the shared template, which
         costs far less than running the DDL for every test)."""
         return await cls.create_database(server_dsn, name, template=await cls._ensure_template(server_dsn))
 
     @classmethod
     async def drop_test_database(cls, server_dsn: str, name: str) -> None:
+        """Drop the database, ending sessions a test left open.
+
+        ``WITH (FORCE)`` is refused, for a non-superuser, while an autovacuum worker is in the
+        database (it has no role to check against); :meth:`_drop_own_sessions_first` takes over then.
+        """
         conn = await cls._admin(server_dsn)
         try:
             await conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+        except asyncpg.InsufficientPrivilegeError:
+            await cls._drop_own_sessions_first(conn, name)
         finally:
             await conn.close()
+
+    @staticmethod
+    async def _drop_own_sessions_first(conn: asyncpg.Connection, name: str, attempts: int = 50) -> None:
+        """End this role's sessions in ``name``, then a plain DROP (which stops autovacuum workers
+        itself), retried while sessions linger."""
+        for attempt in range(attempts):
+            await conn.execute(
+                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                   WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()""",
+                name,
+            )
+            try:
+                await conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)}")
+                return
+            except asyncpg.ObjectInUseError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.1)
