@@ -11,7 +11,9 @@ Then, signed in with a personal access token, it sends sequential ``GET /api/v1/
 requests through the in-process aiohttp test client (the real middleware, handler, service and store)
 and reports p50/p99 latency per filter. For each filter it captures the memo list statement the service
 runs, compiles it as the backend does, and prints the database's plan for it (``EXPLAIN QUERY PLAN`` on
-SQLite, ``EXPLAIN`` on PostgreSQL), with a one-line verdict on whether the memo table is scanned.
+SQLite, ``EXPLAIN`` on PostgreSQL), with a one-line verdict on whether the memo table is scanned. On
+PostgreSQL the statement runs as a prepared statement, so the plan shown is the one it settles on after
+five executions (possibly a generic plan), and the first execution's plan as well when that differs.
 
 SQLite always; PostgreSQL too when ``--postgres-dsn`` (or ``MEMOS_BENCH_POSTGRES_DSN``) names a server
 and a ``postgres`` driver is installed. A throw-away database is created on that server and dropped.
@@ -20,7 +22,8 @@ and a ``postgres`` driver is installed. A throw-away database is created on that
         [--postgres-dsn postgresql://user:password@host:port/db] [--index "CREATE INDEX …"] [--sql]
 
 ``--index`` runs extra DDL on the benchmark databases after seeding (to try an index; the real schema
-is upstream's and stays unchanged). ``--data DIR`` keeps the SQLite database in DIR and reuses it.
+is upstream's and stays unchanged). ``--data DIR`` keeps the SQLite database in DIR and reuses it
+(indexes added with ``--index`` stay in it).
 """
 
 from __future__ import annotations
