@@ -99,40 +99,46 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     async def migrate(self, *, demo: bool = False) -> None:
-        """Create the schema on a new database, or check an existing one (SPEC §12.3)."""
-        async with self.connection():
+        """Create the schema on a new database, or check an existing one (SPEC §12.3).
+
+        Runs in one write transaction under the driver's schema lock, so several processes starting
+        on one database at once create the schema, and the instance secret, exactly once.
+        """
+        async with self.connection(), self.transaction(), self.driver.schema_lock(self):
             if not await self.driver.table_exists(self, "memo"):
-                async with self.transaction():
-                    await self.driver.execute_ddl(self, self.driver.schema_statements())
-                    await self._write_basic({"schemaVersion": SCHEMA_VERSION})
+                await self.driver.execute_ddl(self, self.driver.schema_statements())
+                await self._write_basic({"schemaVersion": SCHEMA_VERSION, "secretKey": str(uuid.uuid4())})
                 log.info("created a new Memos %s schema", SCHEMA_VERSION)
             else:
-                basic = await self.get_basic()
-                current = basic.get("schemaVersion", "")
-                cur = parse_version(current)
-                if not cur or cur < parse_version(OLDEST_UPGRADABLE):
-                    raise SchemaError(
-                        f"the database has schema version {current or '(none)'}, too old to upgrade: "
-                        "upgrade it with Memos v0.25.3 first, then with Memos v0.28"
-                    )
-                if cur > parse_version(SCHEMA_VERSION):
-                    raise SchemaError(
-                        f"the database has schema version {current}, newer than {SCHEMA_VERSION} which "
-                        "this memos-py serves: cannot downgrade; run a newer memos-py"
-                    )
-                if cur < parse_version(SCHEMA_VERSION):
-                    steps = self.driver.migration_statements(current)
-                    if steps is None:
-                        raise SchemaError(
-                            f"the database has schema version {current}; memos-py serves {SCHEMA_VERSION} "
-                            "and cannot upgrade from there: open it once with Memos v0.28 to upgrade it"
-                        )
-                    async with self.transaction():
-                        await self.driver.execute_ddl(self, steps)
-                        await self._write_basic({**basic, "schemaVersion": SCHEMA_VERSION})
+                await self._check_version()
             basic = await self.get_basic()
             if not basic.get("secretKey"):
                 await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
+            await self.driver.ensure_indexes(self, list(tables.PERFORMANCE_INDEXES))
+
+    async def _check_version(self) -> None:
+        basic = await self.get_basic()
+        current = basic.get("schemaVersion", "")
+        cur = parse_version(current)
+        if not cur or cur < parse_version(OLDEST_UPGRADABLE):
+            raise SchemaError(
+                f"the database has schema version {current or '(none)'}, too old to upgrade: "
+                "upgrade it with Memos v0.25.3 first, then with Memos v0.28"
+            )
+        if cur > parse_version(SCHEMA_VERSION):
+            raise SchemaError(
+                f"the database has schema version {current}, newer than {SCHEMA_VERSION} which "
+                "this memos-py serves: cannot downgrade; run a newer memos-py"
+            )
+        if cur < parse_version(SCHEMA_VERSION):
+            steps = self.driver.migration_statements(current)
+            if steps is None:
+                raise SchemaError(
+                    f"the database has schema version {current}; memos-py serves {SCHEMA_VERSION} "
+                    "and cannot upgrade from there: open it once with Memos v0.28 to upgrade it"
+                )
+            await self.driver.execute_ddl(self, steps)
+            await self._write_basic({**basic, "schemaVersion": SCHEMA_VERSION})
 
     async def get_basic(self) -> dict[str, Any]:
         t = tables.system_setting

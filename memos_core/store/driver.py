@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import databases
@@ -45,6 +46,20 @@ class Driver:
         for stmt in statements:
             store.statements += 1
             await raw.execute(stmt)
+
+    def schema_lock(self, store) -> Any:
+        """An async context manager held (inside the migration transaction) while the schema is
+        checked or created, so concurrent start-ups serialise. SQLite's ``BEGIN IMMEDIATE`` already
+        does that; server databases take an advisory or named lock."""
+        return contextlib.nullcontext()
+
+    async def ensure_indexes(self, store, indexes: list[sa.Index]) -> None:
+        """Create memos-py's own indexes (named ``memos_py_*``) beside the Memos schema if absent."""
+        statements = []
+        for index in indexes:
+            columns = ", ".join(c.name for c in index.columns)
+            statements.append(f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table.name} ({columns})")
+        await self.execute_ddl(store, statements)
 
     def migration_statements(self, from_version: str) -> list[str] | None:
         """DDL/DML that upgrades a schema from ``from_version`` to the latest, or ``None`` if this

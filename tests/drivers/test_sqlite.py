@@ -62,7 +62,7 @@ def schema_of(path: Path) -> dict[str, tuple]:
 
 
 #: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
-NOT_PLUGIN = "tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
+NOT_PLUGIN = "name NOT LIKE 'memos!_py!_%' ESCAPE '!' AND tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
 
 
 def sqlite_master(path: Path) -> list[tuple]:

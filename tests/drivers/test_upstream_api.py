@@ -26,7 +26,7 @@ ALICE = {"Authorization": f"Bearer {upstream.USER_PAT}"}
 
 
 #: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
-NOT_PLUGIN = "tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
+NOT_PLUGIN = "name NOT LIKE 'memos!_py!_%' ESCAPE '!' AND tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
 
 
 def sqlite_master(path: Path) -> list[tuple]:

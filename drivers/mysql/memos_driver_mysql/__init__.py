@@ -10,6 +10,7 @@ schema (see :mod:`.schema`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomysql
@@ -59,6 +60,29 @@ class MySQLDriver(Driver):
 
     def schema_statements(self) -> list[str]:
         return list(LATEST)
+
+    @contextlib.asynccontextmanager
+    async def schema_lock(self, store) -> AsyncIterator[None]:
+        """A named lock per database: MySQL commits DDL at once, so a transaction cannot serialise
+        processes that start together; the lock does."""
+        name = sa.text("SELECT GET_LOCK(CONCAT('memos_py_schema:', DATABASE()), 60)")
+        if await store.fetch_val(name) != 1:
+            raise RuntimeError("timed out waiting for another process to set up the database schema")
+        try:
+            yield
+        finally:
+            await store.fetch_val(sa.text("SELECT RELEASE_LOCK(CONCAT('memos_py_schema:', DATABASE()))"))
+
+    async def ensure_indexes(self, store, indexes: list[sa.Index]) -> None:
+        """MySQL 8 has no ``CREATE INDEX IF NOT EXISTS``: look the index up first."""
+        for index in indexes:
+            q = sa.text(
+                "SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                "AND table_name = :table AND index_name = :name LIMIT 1"
+            ).bindparams(table=index.table.name, name=index.name)
+            if await store.fetch_val(q) is None:
+                columns = ", ".join(f"`{c.name}`" for c in index.columns)
+                await self.execute_ddl(store, [f"CREATE INDEX `{index.name}` ON `{index.table.name}` ({columns})"])
 
     async def execute_ddl(self, store, statements: list[str]) -> None:
         """Run raw DDL through a cursor of the task's aiomysql connection (no ``%`` formatting).

@@ -10,9 +10,11 @@ by either opens in the other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +27,9 @@ from memos_core import Config
 from memos_core.store import SCHEMA_VERSION, Driver
 
 from .schema import LATEST
+
+#: pg_advisory_xact_lock key held while the schema is checked or created ("memos" in ASCII).
+SCHEMA_LOCK_KEY = 0x6D656D6F73
 
 __version__ = "0.1.0"
 
@@ -108,6 +113,12 @@ class PostgresDriver(Driver):
         for stmt in statements:
             store.statements += 1
             await raw.execute(stmt)
+
+    @contextlib.asynccontextmanager
+    async def schema_lock(self, store) -> AsyncIterator[None]:
+        """A transaction-scoped advisory lock, so processes starting at once create the schema once."""
+        await store.fetch_val(sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=SCHEMA_LOCK_KEY))
+        yield
 
     async def reset_sequences(self, store, tables: list[sa.Table]) -> None:
         """Move each SERIAL sequence past the table's largest id (rows copied with explicit ids leave
