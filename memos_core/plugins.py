@@ -16,6 +16,7 @@ import dataclasses
 import importlib.metadata
 import inspect
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 PLUGINS_GROUP = "memos.plugins"
 DRIVERS_GROUP = "memos.drivers"
 CORE_DISTRIBUTION = "memos-server"
+
+
+#: Plugin managers whose hook calls are logged (MEMOS_TRACE_PLUGINS=1).
+_TRACED: weakref.WeakSet = weakref.WeakSet()
 
 
 class PluginError(RuntimeError):
@@ -114,6 +119,7 @@ def new_plugin_manager(config: Config | None = None) -> pluggy.PluginManager:
             trace.info("hook %s done", hook_name)
 
         pm.add_hookcall_monitoring(before, after)
+        _TRACED.add(pm)
     return pm
 
 
@@ -223,7 +229,10 @@ def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[A
     plugin instead of being silently dropped.
     """
     results = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    impls = list(reversed(getattr(pm.hook, hook_name).get_hookimpls()))
+    if pm in _TRACED:
+        logging.getLogger("memos.plugins.trace").info("hook %s -> %s", hook_name, [i.plugin_name for i in impls])
+    for impl in impls:
         result = impl.function(**{name: kwargs[name] for name in impl.argnames})
         if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
