@@ -8,7 +8,7 @@ from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
-from .storage import Download, StorageBackend, StoredObject
+from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
 from .store.plugin_tables import PluginSchemaError, ensure_plugin_schema
 from .store.users import User, get_user
@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "context_of",
     "ensure_plugin_schema",
+    "expand_path_template",
     "get_user",
     "hookimpl",
     "tables",

@@ -12,9 +12,53 @@ third party would); S3 comes from the ``memos-storage-s3`` plugin.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+#: The STORAGE setting's default ``filepathTemplate``.
+DEFAULT_PATH_TEMPLATE = "assets/{timestamp}_{uuid}_{filename}"
+_PLACEHOLDER = re.compile(r"\{[a-z]{1,9}\}")
+
+
+def expand_path_template(
+    template: str,
+    filename: str,
+    *,
+    now: float | None = None,
+    new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> str:
+    """Fill a ``filepathTemplate`` (SPEC §8.2) for ``filename``; every backend names files with it.
+
+    ``/{filename}`` is appended when missing; unknown placeholders stay literal; dates are the
+    server's local time, zero-padded; each ``{uuid}`` gets a fresh one, as upstream replaces per match.
+    Values are inserted once, never expanded again.
+    """
+    template = template or DEFAULT_PATH_TEMPLATE
+    if "{filename}" not in template:
+        template = template.rstrip("/") + "/{filename}"
+    now = time.time() if now is None else now
+    t = time.localtime(now)
+    values = {
+        "{filename}": filename,
+        "{timestamp}": str(int(now)),
+        "{year}": f"{t.tm_year:04d}",
+        "{month}": f"{t.tm_mon:02d}",
+        "{day}": f"{t.tm_mday:02d}",
+        "{hour}": f"{t.tm_hour:02d}",
+        "{minute}": f"{t.tm_min:02d}",
+        "{second}": f"{t.tm_sec:02d}",
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        return new_uuid() if token == "{uuid}" else values.get(token, token)
+
+    return _PLACEHOLDER.sub(fill, template)
+
 
 #: ``attachment.storage_type`` values and the backend name that serves each.
 ROW_TYPE_TO_BACKEND = {"": "DATABASE", "DATABASE": "DATABASE", "LOCAL": "LOCAL", "S3": "S3", "EXTERNAL": "EXTERNAL"}

@@ -11,22 +11,19 @@ look-alike slashes are refused with 400 before anything is written.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import errno
 import os
 import re
 import unicodedata
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import already_exists, invalid
 from .hookspecs import hookimpl
-from .storage import Download, StoredObject
+from .storage import DEFAULT_PATH_TEMPLATE, Download, StoredObject, expand_path_template
 
-DEFAULT_TEMPLATE = "assets/{timestamp}_{uuid}_{filename}"
-PLACEHOLDER = re.compile(r"\{[a-z]{1,9}\}")
+DEFAULT_TEMPLATE = DEFAULT_PATH_TEMPLATE
 #: Characters that render as, or normalise to, a path separator on some system.
 SLASH_LIKE = frozenset("/\\\u2044\u2215\u2216\u29f5\u29f8\u29f9\u2571\u2572\ufe68\uff0f\uff3c")
 #: Percent-encodings of '.', '/' and '\' (a template or name is never URL-decoded, but refuse them anyway).
@@ -78,23 +75,6 @@ def check_template(template: Any) -> str:
     return template
 
 
-def expand_template(template: str, filename: str, now: dt.datetime | None = None) -> str:
-    """Fill the placeholders of SPEC §8.2 (server local time); unknown ones stay literal."""
-    now = now or dt.datetime.now()
-    values = {
-        "{filename}": filename,
-        "{timestamp}": str(int(now.timestamp())),
-        "{year}": f"{now.year:04d}",
-        "{month}": f"{now.month:02d}",
-        "{day}": f"{now.day:02d}",
-        "{hour}": f"{now.hour:02d}",
-        "{minute}": f"{now.minute:02d}",
-        "{second}": f"{now.second:02d}",
-        "{uuid}": str(uuid.uuid4()),
-    }
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), template)
-
-
 def resolve_inside(data_dir: Path, reference: str) -> Path:
     """The absolute path of ``reference`` (relative to ``data_dir``, or absolute), which must stay
     inside ``data_dir`` once symlinks are followed; 400 otherwise."""
@@ -123,7 +103,7 @@ class LocalStorage:
     ) -> StoredObject:
         filename = check_filename(filename)
         template = check_template(setting.get("filepathTemplate") or DEFAULT_TEMPLATE)
-        reference = expand_template(template, filename)
+        reference = expand_path_template(template, filename)
         data_dir = ctx.config.data_dir
         full = resolve_inside(data_dir, reference)
         fd, full = await asyncio.to_thread(_create, full, uid)

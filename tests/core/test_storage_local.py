@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from memos_core import storage_local
+from memos_core import expand_path_template, storage_local
 from memos_core.config import Config
 from memos_core.context import CONTEXT
 from memos_core.errors import ApiError
@@ -96,8 +96,10 @@ async def open_bytes(client, row: dict) -> bytes:
 # -- templates -----------------------------------------------------------------------------------
 def test_expand_template_placeholders():
     when = dt.datetime(2024, 3, 5, 7, 8, 9)
-    out = storage_local.expand_template(
-        "{year}/{month}/{day}/{hour}{minute}{second}/{timestamp}_{uuid}_{unknown}_{filename}", "a.png", when
+    out = expand_path_template(
+        "{year}/{month}/{day}/{hour}{minute}{second}/{timestamp}_{uuid}_{unknown}_{filename}",
+        "a.png",
+        now=when.timestamp(),
     )
     pattern = r"^2024/03/05/070809/(\d+)_[0-9a-f-]{36}_\{unknown\}_a\.png$"
     match = re.match(pattern, out)

@@ -22,7 +22,6 @@ from memos_core import hookimpl
 from .backend import CLIENTS, PART_SIZE, S3Storage, upload
 from .client import PRESIGN_SECONDS, ClientPool, S3Config
 from .presign import JOB_NAME, JOB_SPEC, presign_job, refresh_presigned_urls
-from .template import expand
 
 __version__ = "0.1.0"
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "ClientPool",
     "S3Config",
     "S3Storage",
-    "expand",
     "presign_job",
     "refresh_presigned_urls",
     "upload",

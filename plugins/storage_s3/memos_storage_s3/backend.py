@@ -14,10 +14,9 @@ import sqlalchemy as sa
 from aiohttp import web
 from botocore.exceptions import ClientError
 
-from memos_core import ApiError, Code, Download, StoredObject, tables
+from memos_core import ApiError, Code, Download, StoredObject, expand_path_template, tables
 
 from .client import ClientPool, ConfigError, S3Config, check_config, presign_get
-from .template import expand
 
 log = logging.getLogger("memos_storage_s3")
 
@@ -128,7 +127,7 @@ class S3Storage:
             check_config(config)
         except ConfigError as exc:
             raise ApiError(Code.FAILED_PRECONDITION, str(exc)) from exc
-        key = expand(str(setting.get("filepathTemplate") or ""), filename)
+        key = expand_path_template(str(setting.get("filepathTemplate") or ""), filename)
         async with self.client(ctx, config) as client:
             size = await upload(client, config.bucket, key, content_type or "application/octet-stream", chunks)
             now = dt.datetime.now(dt.UTC)

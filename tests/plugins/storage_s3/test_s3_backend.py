@@ -14,9 +14,9 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from memos_storage_s3 import CLIENTS, ClientPool, S3Config, S3Storage, backend
 from memos_storage_s3.backend import format_time, parse_time
-from memos_storage_s3.template import expand
 
 from memos_core import ApiError, Code, Download, StoredObject
+from memos_core import expand_path_template as expand
 
 
 async def byte_chunks(data: bytes, sizes: list[int]) -> Any:
