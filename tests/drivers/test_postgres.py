@@ -18,7 +18,7 @@ from memos_driver_postgres import PostgresDriver, normalize_dsn
 
 from memos_core import CONTEXT, Config
 from memos_core.app import create_app
-from memos_core.store import SCHEMA_VERSION, SchemaError, tables
+from memos_core.store import SCHEMA_VERSION, SchemaError, Store, tables
 
 pytestmark = pytest.mark.drivers("postgres")
 
@@ -322,3 +322,16 @@ async def test_fifty_concurrent_creates_use_the_pool(memos_client, memos_users):
     assert len((await r.json())["memos"]) == 50
     r = await memos_client.get(f"/api/v1/users/{alice.username}:getStats", headers=alice.headers)
     assert (await r.json())["tagCount"] == {f"tag{i}": 10 for i in range(5)}
+
+
+async def test_shutdown_does_not_wait_forever_for_a_held_connection(memos_config, monkeypatch):
+    from memos_driver_postgres import backend
+
+    monkeypatch.setattr(backend, "CLOSE_TIMEOUT", 0.2)
+    store = Store(PostgresDriver(memos_config))
+    await store.connect()
+    held = store.db.connection()
+    await held.__aenter__()  # a task that never lets go of its connection
+    await asyncio.wait_for(store.disconnect(), 5)  # closed by force after CLOSE_TIMEOUT, not a hang
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        await held.raw_connection.fetchval("SELECT 1")

@@ -14,10 +14,18 @@ their context, so JSON text written to a JSONB column (``memo.payload``) becomes
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from databases.backends.postgres import PostgresBackend
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine.interfaces import Dialect
+
+log = logging.getLogger(__name__)
+
+#: Seconds ``disconnect()`` waits for connections still in use before closing them by force.
+CLOSE_TIMEOUT = 10.0
 
 
 class MemosPGDialect(PGDialect_asyncpg):
@@ -30,3 +38,14 @@ class MemosPostgresBackend(PostgresBackend):
         dialect.implicit_returning = True  # INSERT … RETURNING id: execute() yields the new row's id
         dialect._backslash_escapes = False
         return dialect
+
+    async def disconnect(self) -> None:
+        """Close the pool, but never wait forever: asyncpg's ``close()`` waits for every acquired
+        connection to be released, so one task that never lets go would hang shutdown."""
+        assert self._pool is not None, "DatabaseBackend is not running"
+        pool, self._pool = self._pool, None
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("connections still in use after %.0f s at shutdown: closing them", CLOSE_TIMEOUT)
+            pool.terminate()
