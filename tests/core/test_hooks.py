@@ -556,7 +556,7 @@ async def test_memos_compile_filter_plugin_answers_its_own_expression_and_overri
     assert r.status == 400  # nobody understands it: memos-filter rejects it
     expression, scope, context = plugin.calls[0]
     assert (expression, scope) == ("plugin:pinned", "memo")
-    assert context["dialect"] == memos_driver
+    assert context["dialect"] == {"postgres": "postgresql"}.get(memos_driver, memos_driver)  # SQLAlchemy dialect name
     # a shortcut's filter is checked through the hook too
     r = await memos_client.post(
         "/api/v1/users/alice/shortcuts", json={"title": "pins", "filter": "plugin:pinned"}, headers=alice.headers
