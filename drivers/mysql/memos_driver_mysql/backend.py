@@ -17,12 +17,16 @@ mode still turns real data problems into errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiomysql.cursors import Cursor
 from databases.backends import mysql as base
 
 log = logging.getLogger(__name__)
+
+#: Seconds ``disconnect()`` waits for connections still in use before closing them by force.
+CLOSE_TIMEOUT = 10.0
 
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
@@ -52,5 +56,18 @@ class MemosMySQLConnection(base.MySQLConnection):
 
 
 class MemosMySQLBackend(base.MySQLBackend):
+    async def disconnect(self) -> None:
+        """Close the pool, but never wait forever: aiomysql's ``wait_closed()`` waits for every
+        acquired connection to come back, so one task that never lets go would hang shutdown."""
+        assert self._pool is not None, "DatabaseBackend is not running"
+        pool, self._pool = self._pool, None
+        pool.close()
+        try:
+            await asyncio.wait_for(pool.wait_closed(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("connections still in use after %.0f s at shutdown: closing them", CLOSE_TIMEOUT)
+            pool.terminate()
+            await pool.wait_closed()
+
     def connection(self) -> MemosMySQLConnection:
         return MemosMySQLConnection(self, self._dialect)
