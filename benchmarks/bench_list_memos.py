@@ -13,6 +13,7 @@ Statements per request are counted in-process (the store counts what it runs) fo
 sizes, to show the count does not grow with the page.
 
     .venv/bin/python benchmarks/bench_list_memos.py [--memos 5000] [--seconds 5] [--concurrency 16]
+        [--driver postgres --dsn postgresql://...]   (an empty database on that server)
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def seed(data: Path, n: int) -> tuple[str, dict]:
+async def seed(config: Config, n: int) -> tuple[str, dict]:
     """Create the data set through the API; return a PAT and the measured statements per request."""
-    app = create_app(Config(data=str(data)))
+    app = create_app(config)
     async with TestClient(TestServer(app)) as client:
         r = await client.post("/api/v1/users", json={"username": "bench", "password": "bench-password"})
         assert r.status == 200, await r.text()
@@ -161,15 +162,25 @@ def main() -> None:
     p.add_argument("--memos", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--driver", default="sqlite", help="database driver (sqlite, postgres, mysql)")
+    p.add_argument("--dsn", default="", help="DSN of an empty database for a server driver")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        pat, stmts = asyncio.run(seed(data, args.memos))
+        config = Config(data=str(data), driver=args.driver, dsn=args.dsn)
+        pat, stmts = asyncio.run(seed(config, args.memos))
         auth = {"Authorization": f"Bearer {pat}"}
 
         port = free_port()
-        env = {**os.environ, "MEMOS_DATA": str(data), "MEMOS_PORT": str(port), "MEMOS_ADDR": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "MEMOS_DATA": str(data),
+            "MEMOS_PORT": str(port),
+            "MEMOS_ADDR": "127.0.0.1",
+            "MEMOS_DRIVER": args.driver,
+            "MEMOS_DSN": args.dsn,
+        }
         server = subprocess.Popen([sys.executable, "-m", "memos_core.cli", "serve"], env=env, stdout=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/api/v1/memos"
         results = {}
@@ -214,7 +225,8 @@ def main() -> None:
             ceiling.terminate()
             ceiling.wait(10)
 
-    print(f"\nListMemos, {args.memos} memos, {args.concurrency} concurrent clients, {args.seconds:.0f}s each")
+    print(f"\nListMemos on {args.driver}, {args.memos} memos, ", end="")
+    print(f"{args.concurrency} concurrent clients, {args.seconds:.0f}s each")
     print(f"(first page body: {first_page_size} bytes)")
     for label, (rps, errors) in results.items():
         print(f"  {label:42} {rps:8.0f} req/s" + (f"  ({errors} errors)" if errors else ""))
