@@ -7,15 +7,12 @@ held in memory.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...errors import invalid
 from ...services import attachments as service
-from .jsonutil import int_param, json_body, json_response, parse_name, query_param, update_mask
+from .jsonutil import int_param, json_body, json_response, parse_json_object, parse_name, query_param, update_mask
 
 routes = web.RouteTableDef()
 
@@ -46,23 +43,11 @@ async def read_limited(request: web.Request, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
-def _object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"invalid JSON body: {e}") from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object")
-    return body
-
-
 @routes.post("/attachments", name="AttachmentService.CreateAttachment")
 async def create_attachment(request: web.Request) -> web.Response:
     ctx = context_of(request)
     limit = await service.upload_limit(ctx)
-    body = _object(await read_limited(request, min(service.max_body_bytes(limit), MAX_BODY)))
+    body = parse_json_object(await read_limited(request, min(service.max_body_bytes(limit), MAX_BODY)))
     attachment_id = query_param(request, "attachmentId", "attachment_id")
     return json_response(await service.create_attachment(ctx, viewer_of(request), body, attachment_id))
 

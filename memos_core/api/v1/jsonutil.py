@@ -109,7 +109,11 @@ def decode_page_token(token: str) -> tuple[int, int]:
 # -- request pieces ------------------------------------------------------------------------------
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The JSON object body; an empty body is ``{}``; anything else is a 400."""
-    raw = await request.read()
+    return parse_json_object(await request.read())
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object (empty means ``{}``); 400 otherwise."""
     if not raw.strip():
         return {}
     try:
