@@ -6,7 +6,8 @@ Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper mo
 from .auth import Principal
 from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
-from .errors import ApiError, Code
+from .errors import ApiError, Code, error_middleware, error_response
+from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
@@ -35,9 +36,12 @@ __all__ = [
     "__version__",
     "context_of",
     "ensure_plugin_schema",
+    "error_middleware",
+    "error_response",
     "expand_path_template",
     "get_user",
     "hookimpl",
+    "no_db_connection",
     "tables",
     "viewer_of",
 ]

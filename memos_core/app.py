@@ -13,6 +13,7 @@ from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
 from .fileserver import create_file_app
+from .handlers import needs_db_connection
 from .plugins import Plugins, call_sync, load_plugins
 from .rss import routes as rss_routes
 from .store import Store
@@ -25,6 +26,8 @@ MAX_BODY = 256 * 1024 * 1024  # request bodies are capped at 256 MiB (SPEC §2)
 @web.middleware
 async def connection_middleware(request: web.Request, handler):
     """Hold one database connection for the whole request (ARCHITECTURE §5: never a new one per query)."""
+    if not needs_db_connection(request):
+        return await handler(request)
     async with request.config_dict[CONTEXT].store.connection():
         return await handler(request)
 

@@ -23,6 +23,9 @@ Conventions:
   (an awaitable stops start-up with an error naming the plugin).
 * Registries receive a ``register`` callable; call it once per thing you provide.
 * :data:`HOOKSPEC_VERSION` is bumped whenever a hook's signature or meaning changes incompatibly.
+* An implementation takes only the arguments it needs, by name, and must not give them defaults
+  (pluggy does not pass defaulted arguments). So adding an argument to a hook is compatible and
+  does not bump the version; removing or changing one does.
 """
 
 from __future__ import annotations
@@ -112,8 +115,14 @@ def memos_generate_snippet(content: str) -> Any:
 
 
 @hookspec(firstresult=True)
-def memos_render_markdown(content: str) -> Any:
-    """Render markdown ``content`` to safe HTML (no raw HTML, no script links). First-result."""
+def memos_render_markdown(content: str, app: web.Application | None, base_url: str) -> Any:
+    """Render markdown ``content`` to safe HTML (no raw HTML, no script links). First-result.
+
+    ``app`` is the running application (for per-instance settings; ``None`` outside a server) and
+    ``base_url`` the origin the HTML will be read from, without a trailing slash (``""`` when
+    relative links are fine): links the renderer builds itself (tags, mentions, proxied images)
+    start with it, so they still work in a feed reader.
+    """
 
 
 @hookspec

@@ -74,9 +74,9 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
-async def render(ctx: Context, content: str) -> str:
+async def render(ctx: Context, content: str, base: str) -> str:
     """Safe HTML through the markdown hook; escaped text when no plugin renders markdown."""
-    rendered = await ctx.first("memos_render_markdown", content=content)
+    rendered = await ctx.first("memos_render_markdown", content=content, app=ctx.app, base_url=base)
     if isinstance(rendered, str):
         return rendered
     return f"<p>{html.escape(content)}</p>"
@@ -122,7 +122,7 @@ async def build_feed(ctx: Context, base: str, user: users_store.User | None) -> 
 
     for memo in memos:
         link = f"{base}/memos/{memo.uid}"
-        body = await render(ctx, memo.content)
+        body = await render(ctx, memo.content, base)
         item = _sub(channel, "item")
         _sub(item, "title", item_title(memo.content))
         _sub(item, "link", link)

@@ -7,10 +7,14 @@ dicts, so callers may mutate what they get without touching the cache.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from aiohttp import web
 
 from memos_core import hookimpl
 
+from . import image_proxy
 from .extract import analyze
 from .render import render_html
 
@@ -34,6 +38,16 @@ def memos_generate_snippet(content: str) -> str:
 
 
 @hookimpl
-def memos_render_markdown(content: str) -> str:
-    """Safe HTML for ``content``."""
-    return render_html(content)
+def memos_render_markdown(content: str, app: web.Application | None, base_url: str) -> str:
+    """Safe HTML for ``content``; external images go through the image proxy when it is on."""
+    return render_html(content, base_url, image_proxy.signer_of(app))
+
+
+@hookimpl
+def memos_register_routes(app: web.Application) -> None:
+    image_proxy.register_routes(app)
+
+
+@hookimpl
+def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]] | None:
+    return image_proxy.lifetime if image_proxy.configure(app) is not None else None

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
 
+from .image_proxy import Signer
 from .parser import MENTION_TOKEN, TAG_TOKEN, build_parser
 
 CACHE_SIZE = 512
@@ -88,6 +89,9 @@ def _image(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]
     src = token.attrGet("src")
     if not isinstance(src, str) or not is_safe_url(src):
         return escapeHtml(alt)
+    signer: Signer | None = env.get("image_signer")
+    if signer is not None and _is_external(src):
+        src = env["base_url"] + signer.proxied(src)
     html = f'<img src="{escapeHtml(src)}" alt="{escapeHtml(alt)}"'
     title = token.attrGet("title")
     if isinstance(title, str) and title:
@@ -107,14 +111,15 @@ def _tag(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) 
     tag = tokens[idx].content
     if _inside_link(env):  # no nested anchors
         return escapeHtml("#" + tag)
-    return f'<a class="tag" href="/explore?tag={quote(tag, safe="")}">{escapeHtml("#" + tag)}</a>'
+    href = f"{env['base_url']}/explore?tag={quote(tag, safe='')}"
+    return f'<a class="tag" href="{escapeHtml(href)}">{escapeHtml("#" + tag)}</a>'
 
 
 def _mention(self, tokens: Sequence[Token], idx: int, options, env: dict[str, Any]) -> str:
     name = tokens[idx].content
     if _inside_link(env):
         return escapeHtml("@" + name)
-    href = "/u/" + quote(name.lower(), safe="")
+    href = escapeHtml(f"{env['base_url']}/u/{quote(name.lower(), safe='')}")
     return f'<a class="mention" href="{href}">{escapeHtml("@" + name)}</a>'
 
 
@@ -152,6 +157,10 @@ _MD = _build_renderer()
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def render_html(content: str) -> str:
-    """Render ``content`` to HTML that is safe to embed in a page or feed."""
-    return _MD.render(content, {})
+def render_html(content: str, base_url: str = "", image_signer: Signer | None = None) -> str:
+    """Render ``content`` to HTML that is safe to embed in a page or feed.
+
+    Tag and mention links start with ``base_url``; with an ``image_signer``, external images point
+    at the image proxy (also under ``base_url``) instead of their hosts.
+    """
+    return _MD.render(content, {"base_url": base_url.rstrip("/"), "image_signer": image_signer})

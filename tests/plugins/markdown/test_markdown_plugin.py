@@ -13,6 +13,8 @@ def test_hooks_through_entry_point(tmp_path):
         "memos_extract_mentions",
         "memos_generate_snippet",
         "memos_render_markdown",
+        "memos_register_routes",
+        "memos_cleanup_ctx",
     }
 
     hook = plugins.pm.hook
@@ -29,4 +31,8 @@ def test_hooks_through_entry_point(tmp_path):
     }
     assert hook.memos_extract_mentions(content=content) == ["alice"]
     assert hook.memos_generate_snippet(content=content) == "Plan #work ping @Alice about the doc now"
-    assert '<a class="tag" href="/explore?tag=work">#work</a>' in hook.memos_render_markdown(content=content)
+    html = hook.memos_render_markdown(content=content, app=None, base_url="")
+    assert '<a class="tag" href="/explore?tag=work">#work</a>' in html
+    html = hook.memos_render_markdown(content=content, app=None, base_url="https://notes.example")
+    assert '<a class="tag" href="https://notes.example/explore?tag=work">#work</a>' in html
+    assert '<a class="mention" href="https://notes.example/u/alice">@Alice</a>' in html

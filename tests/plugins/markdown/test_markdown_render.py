@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
-from memos_markdown import memos_render_markdown
+from memos_markdown.render import render_html as memos_render_markdown
 
 ALLOWED_ATTRS = {
     "a": {"href", "title", "rel", "class"},
