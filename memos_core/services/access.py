@@ -32,6 +32,14 @@ def _admin(viewer: Principal | None) -> bool:
     return viewer is not None and viewer.is_admin
 
 
+def check_admin(viewer: Principal | None) -> None:
+    """Instance-wide administration: anonymous callers get 401, other users 403."""
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if not viewer.is_admin:
+        raise denied("permission denied")
+
+
 # -- SQL restrictions for lists ------------------------------------------------------------------
 def visible_clause(viewer: Principal | None, table: sa.Table | Any = tables.memo) -> Any:
     """Rows of ``table`` (the memo table or an alias) the viewer may read, by visibility alone."""

@@ -47,3 +47,28 @@ async def list_all_user_stats(ctx: Context, viewer: Principal | None) -> dict[st
     here by user id, so clients see a stable order)."""
     found = await store.user_stats(ctx.store, [access.visible_clause(viewer)])
     return {"stats": [stats_json(s.username, s) for _, s in sorted(found.items())]}
+
+
+async def instance_stats(ctx: Context, viewer: Principal | None) -> dict[str, Any]:
+    """Instance totals for administrators (a memos-py extension: upstream has no instance-stats RPC).
+
+    Counts are of rows, not of what anyone may read; comments are counted apart from memos. Int64
+    values are JSON strings, as protojson writes them.
+    """
+    access.check_admin(viewer)
+    totals = await store.instance_stats(ctx.store)
+    memo_counts: dict[str, dict[str, int]] = {}
+    for (row_status, visibility), n in sorted(totals.memos.items()):
+        memo_counts.setdefault(row_status, {})[visibility] = n
+    return {
+        "name": "instance/stats",
+        "userCount": sum(totals.users.values()),
+        "userRoleCounts": dict(sorted(totals.users.items())),
+        "archivedUserCount": totals.archived_users,
+        "memoCount": sum(n for (row_status, _), n in totals.memos.items() if row_status == access.NORMAL),
+        "archivedMemoCount": sum(n for (row_status, _), n in totals.memos.items() if row_status == access.ARCHIVED),
+        "memoVisibilityCounts": memo_counts,
+        "commentCount": totals.comments,
+        "attachmentCount": totals.attachments,
+        "attachmentSizeBytes": str(totals.attachment_bytes),
+    }

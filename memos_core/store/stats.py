@@ -131,3 +131,54 @@ async def user_stats(store, where: Sequence[Any]) -> dict[int, UserStats]:
         if stats is not None and row["tag"] is not None:
             stats.tags[str(row["tag"])] = int(row["n"])
     return out
+
+
+# -- instance totals (a memos-py extension; upstream has no instance-stats RPC) ---------------------
+@dataclasses.dataclass
+class InstanceStats:
+    users: dict[str, int]  # role -> count of NORMAL users
+    archived_users: int
+    memos: dict[tuple[str, str], int]  # (row_status, visibility) -> count, comments excluded
+    comments: int
+    attachments: int
+    attachment_bytes: int
+
+
+async def instance_stats(store) -> InstanceStats:
+    """Totals for the whole instance in three grouped statements, however many rows there are."""
+    a = tables.attachment
+    user_rows = await store.fetch_all(
+        sa.select(u.c.row_status, u.c.role, sa.func.count().label("n")).group_by(u.c.row_status, u.c.role)
+    )
+    is_comment = sa.case((not_comment(), 0), else_=1).label("is_comment")
+    memo_rows = await store.fetch_all(
+        sa.select(m.c.row_status, m.c.visibility, is_comment, sa.func.count().label("n")).group_by(
+            m.c.row_status, m.c.visibility, is_comment
+        )
+    )
+    attachment_row = await store.fetch_one(
+        sa.select(sa.func.count().label("n"), sa.func.coalesce(sa.func.sum(a.c.size), 0).label("bytes"))
+    )
+    users: dict[str, int] = {}
+    archived_users = 0
+    for row in user_rows:
+        if row["row_status"] == "NORMAL":
+            users[row["role"]] = users.get(row["role"], 0) + int(row["n"])
+        else:
+            archived_users += int(row["n"])
+    memos: dict[tuple[str, str], int] = {}
+    comments = 0
+    for row in memo_rows:
+        if int(row["is_comment"]):
+            comments += int(row["n"])
+        else:
+            key = (row["row_status"], row["visibility"])
+            memos[key] = memos.get(key, 0) + int(row["n"])
+    return InstanceStats(
+        users=users,
+        archived_users=archived_users,
+        memos=memos,
+        comments=comments,
+        attachments=int(attachment_row["n"]),
+        attachment_bytes=int(attachment_row["bytes"]),
+    )

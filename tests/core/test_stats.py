@@ -223,3 +223,61 @@ def test_tag_expansion_compiles_for_each_dialect():
         assert needle in str(q.group_by(m.c.creator_id, tag.c.value).compile(dialect=dialect))
     with pytest.raises(NotImplementedError):
         tag_elements("oracle", m.c.payload)
+
+
+# -- instance stats (memos-py extension, admin only) ------------------------------------------------
+async def test_instance_stats_admin_only(memos_client, world):
+    r = await memos_client.get("/api/v1/instance/stats")
+    assert r.status == 401 and (await r.json())["code"] == 16
+    r = await memos_client.get("/api/v1/instance/stats", headers=world["alice"].headers)
+    assert r.status == 403 and (await r.json())["code"] == 7
+
+
+async def test_instance_stats_match_a_brute_force_count(memos_client, world):
+    admin = world["root"]
+    # Another user, then archived; two attachments of known sizes, one linked to a memo.
+    r = await memos_client.post(
+        "/api/v1/users", json={"username": "dave", "password": "dave-password-1"}, headers=admin.headers
+    )
+    assert r.status == 200, await r.text()
+    r = await memos_client.patch(
+        "/api/v1/users/dave?updateMask=state", json={"state": "ARCHIVED"}, headers=admin.headers
+    )
+    assert r.status == 200, await r.text()
+    for body in ({"filename": "a.txt", "content": "aGVsbG8="}, {"filename": "b.txt", "content": "d29ybGQhIQ=="}):
+        r = await memos_client.post("/api/v1/attachments", json=body, headers=world["bob"].headers)
+        assert r.status == 200, await r.text()
+
+    r = await memos_client.get("/api/v1/instance/stats", headers=admin.headers)
+    assert r.status == 200, await r.text()
+    stats = await r.json()
+
+    # Brute force: every memo row read back, one by one, and classified here.
+    ctx = memos_client.app[CONTEXT]
+    async with ctx.store.connection():
+        memos = await ctx.store.fetch_all(
+            sa.select(tables.memo.c.id, tables.memo.c.row_status, tables.memo.c.visibility)
+        )
+        comment_ids = {
+            row["memo_id"]
+            for row in await ctx.store.fetch_all(
+                sa.select(tables.memo_relation.c.memo_id).where(tables.memo_relation.c.type == "COMMENT")
+            )
+        }
+    expected: dict[str, dict[str, int]] = collections.defaultdict(lambda: collections.defaultdict(int))
+    for row in memos:
+        if row["id"] not in comment_ids:
+            expected[row["row_status"]][row["visibility"]] += 1
+    assert stats == {
+        "name": "instance/stats",
+        "userCount": 4,
+        "userRoleCounts": {"ADMIN": 1, "USER": 3},
+        "archivedUserCount": 1,
+        "memoCount": len(MEMOS),
+        "archivedMemoCount": 1,
+        "memoVisibilityCounts": {status: dict(counts) for status, counts in expected.items()},
+        "commentCount": 2,
+        "attachmentCount": 2,
+        "attachmentSizeBytes": str(len(b"hello") + len(b"world!!")),
+    }
+    assert stats["memoVisibilityCounts"]["NORMAL"] == {"PUBLIC": 3, "PROTECTED": 3, "PRIVATE": 3}

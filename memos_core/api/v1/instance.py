@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import instance as instance_service
+from ...services import stats as stats_service
 from ...services import storage_setting
 from .jsonutil import json_body, json_response
 
@@ -35,6 +36,12 @@ async def get_instance_profile(request: web.Request) -> web.Response:
             "commit": instance_service.build_commit(),
         }
     )
+
+
+@routes.get("/instance/stats", name="InstanceService.GetInstanceStats")
+async def get_instance_stats(request: web.Request) -> web.Response:
+    """Admin-only instance totals: a memos-py extension (upstream Memos has no such RPC)."""
+    return json_response(await stats_service.instance_stats(context_of(request), viewer_of(request)))
 
 
 def _setting_json(key: str, value: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ without it, the guard refuses before any connection reaches the host.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -20,7 +21,6 @@ from memos_markdown.image_proxy import is_public_address
 from PIL import Image
 
 from memos_core.app import create_app
-from memos_core.config import Config
 
 MAX_BYTES = 4096
 ON = {"MEMOS_MARKDOWN_IMAGE_PROXY": "1", "MEMOS_MARKDOWN_IMAGE_PROXY_MAX_BYTES": str(MAX_BYTES)}
@@ -225,7 +225,7 @@ async def test_oversized_stream_without_length_is_cut_off(memos_client, alice, i
 async def test_a_signed_url_works_on_every_instance(memos_config, alice, memos_client, image_host, aiohttp_client):
     """Signatures come from the shared instance secret, not from process memory."""
     path = await proxied_path(memos_client, alice, str(image_host.make_url("/cat.png")))
-    other = await aiohttp_client(create_app(Config(data=memos_config.data, driver=memos_config.driver)))
+    other = await aiohttp_client(create_app(dataclasses.replace(memos_config)))  # same database, new app
     r = await other.get(path)
     assert r.status == 200
     assert await r.read() == PNG
