@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib
 import json
 import logging
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable
 
 from . import tables
 from .compiled import StatementCache
@@ -102,7 +104,9 @@ class Store:
         """Create the schema on a new database, or check an existing one (SPEC §12.3).
 
         Runs in one write transaction under the driver's schema lock, so several processes starting
-        on one database at once create the schema, and the instance secret, exactly once.
+        on one database at once create the schema, and the instance secret, exactly once. memos-py's
+        own indexes and tables (``memos_py_*``) are then created if absent, on new and existing
+        databases alike.
         """
         async with self.connection(), self.transaction(), self.driver.schema_lock(self):
             if not await self.driver.table_exists(self, "memo"):
@@ -115,6 +119,18 @@ class Store:
             if not basic.get("secretKey"):
                 await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
             await self.driver.ensure_indexes(self, list(tables.PERFORMANCE_INDEXES))
+            await self._ensure_own_tables()
+
+    async def _ensure_own_tables(self) -> None:
+        """Create memos-py's own core tables (``memos_py_*``, :data:`tables.MEMOS_PY_TABLES`) and their
+        indexes if absent. Idempotent; concurrent start-ups are serialised by the caller's schema lock."""
+        name = {"postgres": "postgresql"}.get(self.driver.name, self.driver.name)
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{name}").dialect()
+        for table in tables.MEMOS_PY_TABLES:
+            ddl = str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()
+            await self.driver.execute_ddl(self, [ddl])
+            # The driver's way, as MySQL has no CREATE INDEX IF NOT EXISTS.
+            await self.driver.ensure_indexes(self, sorted(table.indexes, key=lambda i: i.name or ""))
 
     async def _check_version(self) -> None:
         basic = await self.get_basic()

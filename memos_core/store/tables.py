@@ -213,3 +213,29 @@ PERFORMANCE_INDEXES = (
     sa.Index("memos_py_idx_memo_created_ts", memo.c.created_ts),
     sa.Index("memos_py_idx_memo_pinned_created_ts", memo.c.pinned, memo.c.created_ts),
 )
+
+
+#: memos-py's own core tables beside the Memos schema (named ``memos_py_*``; created if absent at start-up
+#: by :meth:`memos_core.store.Store.migrate`, ignored by upstream Memos and not copied by ``memos copy-db``).
+#: They are kept on a MetaData of their own so that :data:`metadata` describes exactly the Memos schema.
+#: Nothing in them is authoritative: they may be emptied at any time.
+memos_py_metadata = sa.MetaData()
+
+#: Failed sign-ins, one row per counted key (username or client IP) and failure, shared by every process
+#: on the database (the sign-in throttle, :mod:`memos_core.store.signin_failures`). ``subject`` is a
+#: SHA-256 digest of ``kind:value``, so keys have a fixed, indexable length whatever a client sends.
+signin_failure = sa.Table(
+    "memos_py_signin_failure",
+    memos_py_metadata,
+    # BIGINT on the server databases; INTEGER on SQLite, where only that makes it the rowid.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(64), nullable=False),
+    sa.Column("failed_at_ms", sa.BigInteger, nullable=False),  # epoch milliseconds
+    # The throttle's lookup: the latest failures of one subject.
+    sa.Index("memos_py_idx_signin_failure_subject", "subject", "failed_at_ms"),
+    # Pruning: the oldest failures first.
+    sa.Index("memos_py_idx_signin_failure_failed_at", "failed_at_ms"),
+)
+
+#: Created in this order at start-up, each with its indexes.
+MEMOS_PY_TABLES = (signin_failure,)
