@@ -8,7 +8,6 @@ token) is common and lives here, so an SSO plugin gets sessions by calling :func
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import math
@@ -25,6 +24,7 @@ from ..auth.passwords import burn_verification, verify_password
 from ..context import CONTEXT, Context
 from ..errors import ApiError, Code, denied, invalid, unauthenticated
 from ..store import settings as settings_store
+from ..store import signin_failures as failures_store
 from ..store import users as users_store
 from ..store.users import User
 from . import instance
@@ -117,9 +117,11 @@ def parse_user_agent(ua: str) -> tuple[str, str, str]:
 class SignInThrottle:
     """Counts failed sign-ins per username and per client IP in a sliding window.
 
-    In-process and bounded (least recently failed keys are forgotten first), so each app process
-    throttles on its own: behind a load balancer with N processes an attacker gets at most N times
-    the budget. Nothing here is authoritative data; losing it on restart is harmless.
+    The failures live in the database (:mod:`memos_core.store.signin_failures`), so every app process
+    serving it throttles against one shared budget. A check is one indexed statement; a recorded
+    failure is one INSERT plus a bounded prune of expired rows; nothing is kept in memory here but
+    the limits and the clock. The clock is wall time (epoch seconds), comparable across processes;
+    tests replace it. Nothing stored is authoritative data: emptying the table only lifts the throttle.
     """
 
     def __init__(
@@ -128,64 +130,47 @@ class SignInThrottle:
         window: float = 15 * 60,
         per_username: int = 5,
         per_ip: int = 20,
-        max_keys: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.window = window
         self.limits = {"user": per_username, "ip": per_ip}
-        self.max_keys = max_keys
         self.clock = clock
-        self._failures: dict[str, collections.OrderedDict[str, collections.deque[float]]] = {
-            "user": collections.OrderedDict(),
-            "ip": collections.OrderedDict(),
-        }
 
-    def _live(self, kind: str, key: str, now: float) -> collections.deque[float] | None:
-        times = self._failures[kind].get(key)
-        if times is None:
-            return None
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if not times:
-            del self._failures[kind][key]
-            return None
-        return times
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
-    def retry_after(self, username: str | None, ip: str | None) -> int:
+    def _subjects(self, username: str | None, ip: str | None) -> list[tuple[str, str]]:
+        """``(kind, stored key)`` of what a sign-in counts against."""
+        return [(kind, failures_store.subject(kind, key)) for kind, key in (("user", username), ("ip", ip)) if key]
+
+    async def retry_after(self, store: Any, username: str | None, ip: str | None) -> int:
         """Seconds until a sign-in for ``username`` from ``ip`` may be tried again (0: now)."""
-        now = self.clock()
-        wait = 0.0
-        for kind, key in (("user", username), ("ip", ip)):
-            if not key:
-                continue
-            times = self._live(kind, key, now)
-            if times is not None and len(times) >= self.limits[kind]:
-                wait = max(wait, times[-self.limits[kind]] + self.window - now)
-        return math.ceil(wait) if wait > 0 else 0
+        subjects = self._subjects(username, ip)
+        if not subjects:
+            return 0
+        now = self._now_ms()
+        window = int(self.window * 1000)
+        nth = await failures_store.nth_latest(store, [(key, self.limits[kind]) for kind, key in subjects], now - window)
+        # The limit-th latest failure in the window leaves it at (its time + window): the wait ends then.
+        wait = max((at + window - now for at in nth if at is not None), default=0)
+        return math.ceil(wait / 1000) if wait > 0 else 0
 
-    def record_failure(self, username: str | None, ip: str | None) -> None:
-        now = self.clock()
-        for kind, key in (("user", username), ("ip", ip)):
-            if not key:
-                continue
-            table = self._failures[kind]
-            times = self._live(kind, key, now) or collections.deque(maxlen=self.limits[kind])
-            times.append(now)
-            table[key] = times
-            table.move_to_end(key)
-            while len(table) > self.max_keys:
-                table.popitem(last=False)
+    async def record_failure(self, store: Any, username: str | None, ip: str | None) -> None:
+        now = self._now_ms()
+        keys = [key for _, key in self._subjects(username, ip)]
+        await failures_store.record(store, keys, now, prune_before_ms=now - int(self.window * 1000))
 
-    def reset_username(self, username: str | None) -> None:
+    async def reset_username(self, store: Any, username: str | None) -> None:
         if username:
-            self._failures["user"].pop(username, None)
+            await failures_store.forget(store, failures_store.subject("user", username))
 
 
 _throttles: weakref.WeakKeyDictionary[Any, SignInThrottle] = weakref.WeakKeyDictionary()
 
 
 def throttle_of(ctx: Context) -> SignInThrottle:
-    """The throttle of this application instance (created on first use)."""
+    """The throttle settings of this application instance (created on first use; the counts are in
+    the database, shared with every other instance)."""
     throttle = _throttles.get(ctx.app)
     if throttle is None:
         throttle = _throttles[ctx.app] = SignInThrottle()
@@ -249,7 +234,7 @@ async def sign_in(ctx: Context, body: dict[str, Any], client: ClientInfo) -> Ses
     name, credentials = _pick_credentials(body, providers)
     username = credentials.get("username") if isinstance(credentials.get("username"), str) else None
     throttle = throttle_of(ctx)
-    wait = throttle.retry_after(username, client.ip_address)
+    wait = await throttle.retry_after(ctx.store, username, client.ip_address)
     if wait:
         raise ApiError(
             Code.RESOURCE_EXHAUSTED,
@@ -262,11 +247,11 @@ async def sign_in(ctx: Context, body: dict[str, Any], client: ClientInfo) -> Ses
             raise invalid("sign-in failed")
     except ApiError as e:
         if e.code in (Code.INVALID_ARGUMENT, Code.UNAUTHENTICATED):
-            throttle.record_failure(username, client.ip_address)
+            await throttle.record_failure(ctx.store, username, client.ip_address)
         raise
     if user.is_archived:
         raise denied("user has been archived")
-    throttle.reset_username(username)
+    await throttle.reset_username(ctx.store, username)
     return await start_session(ctx, user, client)
 
 
