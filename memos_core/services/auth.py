@@ -227,8 +227,9 @@ def _pick_credentials(body: dict[str, Any], providers: dict[str, Provider]) -> t
 async def sign_in(ctx: Context, body: dict[str, Any], client: ClientInfo) -> Session:
     """Authenticate with the provider for the credential in ``body`` and open a session.
 
-    Failed attempts (wrong credentials) count against the username and the client IP; over the
-    limit the answer is RESOURCE_EXHAUSTED before any credential is checked.
+    Failed attempts (wrong credentials) count against the username and the client IP, in the
+    database, so in every process serving it; over the limit the answer is RESOURCE_EXHAUSTED
+    before any credential is checked. A success clears the username's count.
     """
     providers = await auth_providers(ctx)
     name, credentials = _pick_credentials(body, providers)
