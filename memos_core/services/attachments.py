@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import UID_RE, format_time, parse_name
+from ..api.v1.jsonutil import UID_RE, format_time, parse_name, required_mask
 from ..context import CONTEXT, Event
 from ..errors import ApiError, Code, already_exists, invalid, not_found
 from ..storage_local import check_filename
@@ -332,9 +332,11 @@ async def list_attachments(
 async def update_attachment(
     ctx: Context, viewer: Principal, uid: str, body: dict[str, Any], mask: list[str] | None
 ) -> dict[str, Any]:
-    """UpdateAttachment: ``filename`` only (other paths ignored); bumps ``updated_ts``."""
-    if not mask:
-        raise invalid("update mask is required")
+    """UpdateAttachment: ``filename`` only (other paths ignored); bumps ``updated_ts``.
+
+    Without a mask, the body's fields are the mask (SPEC §3.3).
+    """
+    mask = required_mask(mask, body)
     row = await store.get(ctx.store, uid)
     access.check_attachment_write(viewer, row)
     values: dict[str, Any] = {"updated_ts": int(time.time())}

@@ -15,7 +15,15 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import UID_RE, decode_page_token, encode_page_token, format_time, parse_name, time_field
+from ..api.v1.jsonutil import (
+    UID_RE,
+    decode_page_token,
+    encode_page_token,
+    format_time,
+    parse_name,
+    required_mask,
+    time_field,
+)
 from ..context import Event
 from ..errors import already_exists, invalid, not_found
 from ..store import memos as store
@@ -484,9 +492,11 @@ UPDATABLE = {
 async def update_memo(
     ctx: Context, viewer: Principal, uid: str, body: dict[str, Any], mask: list[str] | None
 ) -> dict[str, Any]:
-    """UpdateMemo: only the masked fields change; unknown paths are ignored, ``display_time`` is gone."""
-    if not mask:
-        raise invalid("update mask is required")
+    """UpdateMemo: only the masked fields change; unknown paths are ignored, ``display_time`` is gone.
+
+    Without a mask, the body's fields are the mask (SPEC §3.3), so ``{"content": …}`` alone works.
+    """
+    mask = required_mask(mask, body)
     if "display_time" in mask:
         raise invalid("display_time is no longer supported; use create_time or update_time")
     memo = await store.get_memo(ctx.store, uid=uid)

@@ -484,8 +484,9 @@ async def test_update_filename_permissions(memos_client, people):
 async def test_update_needs_a_mask_and_a_valid_name(memos_client, people):
     owner = people["owner"]
     name = (await create(memos_client, owner, "old.txt"))["name"]
-    await assert_error(await rename(memos_client, owner, name, "x.txt", mask=None), 400, 3)
+    await assert_error(await rename(memos_client, owner, name, "x.txt", mask=""), 400, 3)
     await assert_error(await rename(memos_client, owner, name, "../x.txt"), 400, 3)
+    await assert_error(await rename(memos_client, owner, name, "../x.txt", mask=None), 400, 3)  # derived mask
     await assert_error(await rename(memos_client, owner, name, "a\u2215b"), 400, 3)
     r = await rename(memos_client, owner, name, "ignored.txt", mask="type")
     assert r.status == 200 and (await r.json())["filename"] == "old.txt"

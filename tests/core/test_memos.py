@@ -245,7 +245,7 @@ async def test_update(memos_client, memos_users, fake):
     ("mask", "body", "message"),
     [
         ("", {"content": "x"}, "update mask is required"),
-        (None, {"content": "x"}, "update mask is required"),
+        (None, {}, "update mask is required"),  # no mask and nothing in the body to derive one from
         ("display_time", {"content": "x"}, None),
         ("content", {"content": "é" * 5000}, "content too long"),
         ("state", {"state": "GONE"}, None),

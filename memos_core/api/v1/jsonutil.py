@@ -179,6 +179,18 @@ def update_mask(request: web.Request, body: dict[str, Any] | None = None) -> lis
     return [snake(p.strip()) for p in str(raw).split(",") if p.strip()]
 
 
+def required_mask(mask: list[str] | None, body: dict[str, Any]) -> list[str]:
+    """The explicit mask or, when none was sent, the body's own fields, as the REST gateway derives it.
+
+    Memos' gateway turns an omitted ``updateMask`` into the (snake_case) names of the body's fields,
+    so ``PATCH {"content": "…"}`` updates the content. An empty mask is a 400.
+    """
+    paths = mask if mask is not None else [snake(key) for key in body if key not in ("updateMask", "update_mask")]
+    if not paths:
+        raise invalid("update mask is required")
+    return paths
+
+
 def enum_value(value: Any, allowed: dict[int, str], field: str, *, default: str | None = None) -> str | None:
     """Enums arrive as strings or numbers; ``*_UNSPECIFIED`` and 0 mean ``default``."""
     if value is None or value == "" or value == 0:
