@@ -58,3 +58,18 @@ async def test_attachment_update_without_mask_uses_the_body_fields(memos_client,
     body = await r.json()
     assert r.status == 200, body
     assert body["filename"] == "b.txt"
+
+
+async def test_mask_as_repeated_paths_query_parameters(memos_client, memos_users):
+    """``?updateMask.paths=a&updateMask.paths=b`` is the FieldMask message spelled out; the gateway accepts it."""
+    alice = await memos_users("alice")
+    r = await memos_client.post("/api/v1/memos", json={"content": "v1"}, headers=alice.headers)
+    url = f"/api/v1/{(await r.json())['name']}"
+    r = await memos_client.patch(
+        url + "?updateMask.paths=content&updateMask.paths=pinned",
+        json={"content": "v2", "pinned": True, "visibility": "PUBLIC"},
+        headers=alice.headers,
+    )
+    body = await r.json()
+    assert r.status == 200, body
+    assert (body["content"], body["pinned"], body["visibility"]) == ("v2", True, "PRIVATE")  # visibility not masked

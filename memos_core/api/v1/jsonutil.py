@@ -162,12 +162,15 @@ def snake(name: str) -> str:
 
 
 def update_mask(request: web.Request, body: dict[str, Any] | None = None) -> list[str] | None:
-    """The ``updateMask`` paths, from the query (``?updateMask=a,b``) or a body field.
+    """The ``updateMask`` paths: ``?updateMask=a,b``, repeated ``?updateMask.paths=a``, or a body field.
 
     Returns ``None`` when no mask was sent. camelCase paths are normalised to snake_case, as the
     gateway's field-mask parsing does for the JSON form.
     """
     raw = query_param(request, "updateMask", "update_mask")
+    if raw is None:  # the FieldMask message spelled out: ?updateMask.paths=a&updateMask.paths=b
+        nested = [p for name in ("updateMask.paths", "update_mask.paths") for p in request.query.getall(name, [])]
+        raw = ",".join(nested) if nested else None
     if raw is None and body is not None:
         raw = body.get("updateMask", body.get("update_mask"))
         if isinstance(raw, dict):
