@@ -1,9 +1,10 @@
 """``memos copy-db``: move an instance from one database to another, verified row for row.
 
 Every Memos table is copied with its ids, so names, tokens, relations and the instance secret keep
-working (plugins' own bookkeeping tables, such as the scheduler's run claims, are not copied: each
-plugin recreates them on the target). The target must be empty
-(a new database, or one with the schema and no rows); it gets the schema first. Afterwards both sides
+working. memos-py's own bookkeeping tables (failed sign-ins, plugins' tables such as the scheduler's
+run claims) are not copied: they hold nothing worth keeping and are recreated empty on the target.
+The target must be empty (a new database, or one with the schema and no rows); it gets the schema
+first. Afterwards both sides
 are read back and compared row by row; any difference fails the command.
 """
 
