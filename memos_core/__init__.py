@@ -3,6 +3,7 @@
 Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper modules' internals.
 """
 
+from . import netguard
 from .auth import Principal
 from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
@@ -41,6 +42,7 @@ __all__ = [
     "expand_path_template",
     "get_user",
     "hookimpl",
+    "netguard",
     "no_db_connection",
     "tables",
     "viewer_of",

@@ -17,6 +17,8 @@ from ...errors import error_middleware
 MODULES = (
     "auth",
     "instance",
+    "webhooks",  # users/{u}/webhooks...: before the users module's routes
+    "idp",  # identity-providers... and users/{u}/linkedIdentities...
     "users",
     "memos",
     "shares",
@@ -25,6 +27,7 @@ MODULES = (
     "notifications",
     "attachments",
     "plugins",
+    "ai",
 )
 
 

@@ -28,19 +28,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import aiohttp
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from memos_core import CONTEXT, ApiError, Code, error_response, no_db_connection
+from memos_core import CONTEXT, ApiError, Code, error_response, netguard, no_db_connection
 
 log = logging.getLogger("memos_markdown.image_proxy")
 
@@ -116,70 +113,14 @@ IMAGE_PROXY = web.AppKey("memos_markdown.image_proxy", Proxy)
 
 
 # -- destination checks -------------------------------------------------------------------------
-class DestinationRefused(OSError):
-    """The destination is not a public address."""
-
-
-def is_public_address(address: str) -> bool:
-    """Whether connecting to ``address`` reaches the public internet (not loopback, private, link-local…)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            return is_public_address(str(embedded))
-    return ip.is_global and not ip.is_multicast
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves like aiohttp's default resolver, then drops every non-public answer.
-
-    aiohttp connects to the addresses returned here, so the check and the connection agree.
-    """
-
-    def __init__(self, allow_private: bool) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-        self._allow_private = allow_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        answers = await self._inner.resolve(host, port, family)
-        if self._allow_private:
-            return answers
-        public = [answer for answer in answers if is_public_address(answer["host"])]
-        if not public:
-            raise DestinationRefused(f"{host} does not resolve to a public address")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 def check_url(url: str, allow_private: bool) -> None:
-    """Refuse what is not ``http(s)`` with a host, and IP literals that are not public.
-
-    Host names are checked when they resolve (:class:`GuardedResolver`); aiohttp does not resolve
-    IP literals, so they are checked here.
-    """
+    """The core's URL check (:func:`memos_core.netguard.check_url`) in Memos error terms."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as e:
+        netguard.check_url(url, allow_private)
+    except netguard.BadURL as e:
         raise ApiError(Code.INVALID_ARGUMENT, f"invalid image URL: {e}") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ApiError(Code.INVALID_ARGUMENT, "the image URL must be http or https with a host")
-    if allow_private:
-        return
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return  # a name: checked when it resolves
-    if not is_public_address(host):
-        raise ApiError(Code.PERMISSION_DENIED, "the image host is not a public address")
+    except netguard.DestinationRefused:
+        raise ApiError(Code.PERMISSION_DENIED, "the image host is not a public address") from None
 
 
 # -- the route ----------------------------------------------------------------------------------
@@ -261,7 +202,7 @@ async def _fetch(session: aiohttp.ClientSession, url: str, settings: Settings) -
         try:
             upstream = await session.get(url, allow_redirects=False)
         except aiohttp.ClientConnectorError as e:
-            if isinstance(e.os_error, DestinationRefused):
+            if isinstance(e.os_error, netguard.DestinationRefused):
                 raise ApiError(Code.PERMISSION_DENIED, "the image host is not a public address") from None
             raise ApiError(Code.UNAVAILABLE, f"cannot reach the image host: {e.os_error}") from None
         except aiohttp.InvalidURL as e:
@@ -306,12 +247,10 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     proxy = app[IMAGE_PROXY]
     settings = proxy.settings
     proxy.signer = Signer.from_secret(app[CONTEXT].secret)
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_private), limit=32, ttl_dns_cache=60)
-    proxy.session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=settings.timeout, connect=min(5.0, settings.timeout)),
+    proxy.session = netguard.guarded_session(
+        allow_private=settings.allow_private,
+        timeout=settings.timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
-        cookie_jar=aiohttp.DummyCookieJar(),
     )
     try:
         yield

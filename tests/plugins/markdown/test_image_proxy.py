@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from memos_markdown.image_proxy import is_public_address
 from PIL import Image
 
 from memos_core.app import create_app
+from memos_core.netguard import is_public_address
 
 MAX_BYTES = 4096
 ON = {"MEMOS_MARKDOWN_IMAGE_PROXY": "1", "MEMOS_MARKDOWN_IMAGE_PROXY_MAX_BYTES": str(MAX_BYTES)}
