@@ -1,4 +1,7 @@
-"""IdentityProviderService and linked identities (SPEC §10, §5.8): OAuth2 identity providers and the accounts linked to users."""
+"""IdentityProviderService and linked identities (SPEC §10, §5.8).
+
+OAuth2 identity providers, and the provider accounts linked to users.
+"""
 
 from __future__ import annotations
 
