@@ -78,6 +78,19 @@ def parse_state(value: Any, *, field: str = "state") -> str:
     raise invalid(f"invalid {field}: {value!r}")
 
 
+#: MySQL keeps memo times in TIMESTAMP columns (as upstream's schema does): 0 is stored as the zero
+#: TIMESTAMP, anything else must lie in 1970-01-01T00:00:01Z .. 2038-01-19T03:14:07Z.
+_MYSQL_TIMESTAMP_MAX = 2**31 - 1
+
+
+def _memo_time(ctx: Context, body: dict[str, Any], *keys: str) -> int | None:
+    """An optional memo time from the body; 400 if malformed or if the database cannot store it."""
+    value = time_field(body, *keys)
+    if value is not None and ctx.store.dialect == "mysql" and value != 0 and not 0 < value <= _MYSQL_TIMESTAMP_MAX:
+        raise invalid(f"invalid {keys[0]}: out of range for this database (1970-01-01 to 2038-01-19)")
+    return value
+
+
 def _bool(body: dict[str, Any], key: str) -> bool:
     value = body.get(key, False)
     if value is None:
@@ -397,8 +410,8 @@ async def create_memo(
     visibility = parse_visibility(body.get("visibility"))
     pinned = _bool(body, "pinned")
     now = int(time.time())
-    created = time_field(body, "createTime", "create_time")
-    updated = time_field(body, "updateTime", "update_time")
+    created = _memo_time(ctx, body, "createTime", "create_time")
+    updated = _memo_time(ctx, body, "updateTime", "update_time")
     location = parse_location(body.get("location"))
     relation_uids = parse_relation_targets(body.get("relations"))
     attachment_uids = parse_attachment_uids(body.get("attachments"))
@@ -523,10 +536,10 @@ async def update_memo(
         elif path == "state":
             values["state"] = parse_state(body.get("state"))
         elif path == "create_time":
-            created = time_field(body, "createTime", "create_time")
+            created = _memo_time(ctx, body, "createTime", "create_time")
             values["created_ts"] = 0 if created is None else created
         elif path == "update_time":
-            updated = time_field(body, "updateTime", "update_time")
+            updated = _memo_time(ctx, body, "updateTime", "update_time")
             values["updated_ts"] = now if updated is None else updated
         elif path == "location":
             location = parse_location(body.get("location"))

@@ -17,17 +17,39 @@ UID_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,34}[a-zA-Z0-9])?$")
 
 
 # -- times ---------------------------------------------------------------------------------------
+#: The range of a google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP = -62135596800
+MAX_TIMESTAMP = 253402300799
+
+
 def format_time(ts: int | None) -> str:
-    """Unix seconds -> RFC 3339 UTC with ``Z`` (what protojson emits for a Timestamp)."""
-    return dt.datetime.fromtimestamp(int(ts or 0), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Unix seconds -> RFC 3339 UTC with ``Z`` and a four-digit year (what protojson emits for a
+    Timestamp). A value outside the Timestamp range is clamped to it rather than failing the
+    whole response."""
+    seconds = min(max(int(ts or 0), MIN_TIMESTAMP), MAX_TIMESTAMP)
+    t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+
+
+def _in_range(seconds: int) -> int:
+    if not MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP:
+        raise ValueError(f"timestamp out of range: {seconds}")
+    return seconds
 
 
 def parse_time(value: Any) -> int:
-    """RFC 3339 (any offset, optional fraction) -> unix seconds. Raises ValueError."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dict):  # {"seconds": ..., "nanos": ...}
-        return int(value.get("seconds", 0))
+    """RFC 3339 (any offset, optional fraction) -> unix seconds within the Timestamp range.
+    Raises ValueError for anything else."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _in_range(int(value))
+        if isinstance(value, dict):  # {"seconds": ..., "nanos": ...}
+            seconds = value.get("seconds", 0)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+                raise ValueError(f"invalid timestamp {value!r}")
+            return _in_range(int(seconds))
+    except OverflowError:
+        raise ValueError(f"invalid timestamp {value!r}") from None
     if not isinstance(value, str) or not value:
         raise ValueError(f"invalid timestamp {value!r}")
     text = value.strip().replace("z", "Z")
@@ -38,7 +60,8 @@ def parse_time(value: Any) -> int:
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+    delta = parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return _in_range(delta.days * 86400 + delta.seconds)
 
 
 def time_field(body: dict, *keys: str) -> int | None:
@@ -112,12 +135,17 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return parse_json_object(await request.read())
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json module accepts NaN and Infinity; JSON (and protojson) does not.
+    raise ValueError(f"invalid JSON value {name}")
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Decode a request body that must be a JSON object (empty means ``{}``); 400 otherwise."""
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"invalid JSON body: {e}") from None
     if not isinstance(body, dict):
