@@ -10,6 +10,7 @@ from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code, error_middleware, error_response
 from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
+from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
 from .store.plugin_tables import PluginSchemaError, ensure_plugin_schema
@@ -45,5 +46,6 @@ __all__ = [
     "netguard",
     "no_db_connection",
     "tables",
+    "user_webhooks",
     "viewer_of",
 ]

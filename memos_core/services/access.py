@@ -163,3 +163,12 @@ def check_attachment_memo(viewer: Principal, memo: Any) -> None:
         raise not_found("memo not found")
     if not (_owner(viewer, memo) or _admin(viewer)):
         raise denied("permission denied")
+
+
+# -- user-owned resources ---------------------------------------------------------------------------
+def check_self_or_admin(viewer: Principal | None, user: Any) -> None:
+    """Resources a user owns that admins may manage too (webhooks): 401 anonymous, 403 anyone else."""
+    if viewer is None:
+        raise unauthenticated("user not authenticated")
+    if viewer.id != user.id and not viewer.is_admin:
+        raise denied("permission denied")
