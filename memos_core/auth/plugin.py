@@ -1,7 +1,7 @@
 """The core's default auth plugin: bearer access JWTs and personal access tokens.
 
 Registered through the ``memos.plugins`` entry point ``core-auth`` like any third-party plugin.
-Password sign-in is its auth provider (``passwordCredentials``).
+Password and SSO (OAuth2) sign-in are its auth providers (``passwordCredentials``, ``ssoCredentials``).
 """
 
 from __future__ import annotations
@@ -96,3 +96,4 @@ async def memos_authenticate(app: web.Application, request: web.Request):
 @hookimpl(trylast=True)
 def memos_register_auth_providers(register) -> None:
     register("passwordCredentials", auth_service.password_provider)
+    register("ssoCredentials", auth_service.sso_provider)

@@ -274,6 +274,14 @@ async def password_provider(app: Any, credentials: dict[str, Any]) -> User:
     return user
 
 
+async def sso_provider(app: Any, credentials: dict[str, Any]) -> User:
+    """The core's ``ssoCredentials`` provider ``{idpName, code, redirectUri, codeVerifier}`` (SPEC §10):
+    the OAuth2 exchange with the identity provider, then the linked user, or a new one."""
+    from . import idp
+
+    return await idp.sign_in_user(app[CONTEXT], credentials)
+
+
 def _access_token(ctx: Context, user: User) -> tuple[str, int]:
     role = "ADMIN" if user.is_admin else "USER"
     return tokens.issue_access_token(
