@@ -90,6 +90,8 @@ GEMINI_API_VERSIONS = ("v1alpha", "v1beta", "v1")
 
 #: Seconds one provider call may take in all (connecting, uploading, waiting, reading).
 TIMEOUT = 120.0
+#: The largest provider answer read (a transcript of 25 MiB of audio is far smaller).
+MAX_ANSWER_BYTES = 16 * MIB
 #: How much of a provider's error body is quoted back to the caller.
 MAX_ERROR_DETAIL = 300
 
@@ -284,18 +286,28 @@ def _detail(text: str) -> str:
     return text[:MAX_ERROR_DETAIL] + ("..." if len(text) > MAX_ERROR_DETAIL else "")
 
 
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise ProviderError(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _post_json(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> Any:
     """POST and return the decoded JSON answer; ProviderError for every way that can fail."""
     try:
         async with session.post(url, allow_redirects=False, **kwargs) as resp:
-            text = (await resp.read()).decode("utf-8", "replace")
+            text = (await _read_capped(resp)).decode("utf-8", "replace")
             if not 200 <= resp.status < 300:
                 detail = _detail(text)
                 raise ProviderError(f'POST "{url}": {resp.status} {resp.reason or ""}'.rstrip() + f": {detail}")
     except TimeoutError:
         raise ProviderError(f'POST "{url}": no answer within {TIMEOUT:g} seconds') from None
     except aiohttp.ClientError as e:
-        raise ProviderError(f'POST "{url}": {e or type(e).__name__}') from None
+        raise ProviderError(f'POST "{url}": {str(e) or type(e).__name__}') from None
     try:
         return json.loads(text)
     except ValueError:
@@ -303,7 +315,7 @@ async def _post_json(session: aiohttp.ClientSession, url: str, **kwargs: Any) ->
 
 
 async def _openai(provider: Provider, endpoint: str, request: Transcription) -> str:
-    form = aiohttp.FormData()
+    form = aiohttp.FormData(quote_fields=False)  # a UTF-8 filename as is (quotes escaped), not %-encoded
     filename = request.filename.replace("\r", "_").replace("\n", "_")
     form.add_field(  # a stream: aiohttp warns that a large bytes body could stall the loop
         "file",

@@ -186,6 +186,12 @@ async def test_gemini_generate_content_with_inline_audio(memos_client, user, fak
     assert seen["json"]["generationConfig"] == {"temperature": 0}
 
 
+async def test_openai_filename_is_sent_as_utf8(memos_client, user, fake, providers):
+    status, got = await call(memos_client, user.headers, request("oa", filename='Sprachnotiz "é".mp3'))
+    assert status == 200, got
+    assert fake.calls[0]["fields"]["file"]["filename"] == 'Sprachnotiz "é".mp3'
+
+
 async def test_gemini_endpoint_version_is_taken_from_the_endpoint(memos_client, admin, user, fake):
     await configure(
         memos_client,
@@ -201,6 +207,15 @@ async def test_gemini_endpoint_version_is_taken_from_the_endpoint(memos_client, 
 async def test_gemini_refuses_audio_it_cannot_take(memos_client, user, fake, providers):
     got = await expect_error(memos_client, user.headers, request("gm", contentType="audio/webm"), 500, 13)
     assert got["message"] == 'failed to transcribe audio: audio content type "audio/webm" is not supported by Gemini'
+    assert fake.calls == []
+
+
+async def test_gemini_inline_limit(memos_client, user, fake, providers):
+    big = b"\x00" * (14 * 1024 * 1024 + 1)
+    got = await expect_error(memos_client, user.headers, request("gm", audio=big, contentType="audio/mpeg"), 500, 13)
+    assert got["message"] == (
+        "failed to transcribe audio: audio is too large for Gemini inline transcription; maximum size is 14680064 bytes"
+    )
     assert fake.calls == []
 
 
@@ -220,6 +235,12 @@ async def test_provider_garbage_is_a_clear_internal_error(memos_client, user, fa
     got = await expect_error(memos_client, user.headers, request(provider, audio=WAV, contentType="audio/wav"), 500, 13)
     assert got["message"].startswith("failed to transcribe audio: failed to send ")
     assert got["message"].endswith("the answer is not JSON")
+
+
+async def test_oversized_answer_is_refused(memos_client, user, fake, providers, monkeypatch):
+    monkeypatch.setattr(ai_service, "MAX_ANSWER_BYTES", 8)
+    got = await expect_error(memos_client, user.headers, request("oa"), 500, 13)
+    assert got["message"].endswith("the answer is larger than 8 bytes")
 
 
 async def test_gemini_without_text_is_an_error(memos_client, user, fake, providers):
