@@ -250,8 +250,8 @@ def _endpoint(raw: str, kind: str, name: str) -> str:
     return endpoint.rstrip("/")
 
 
-def _check(provider: Provider) -> tuple[str, str]:
-    """(name, endpoint) of a provider that can be called; ProviderError (a 400) otherwise."""
+def _check(provider: Provider) -> str:
+    """The endpoint of a provider that can be called; ProviderError (a 400) otherwise."""
     names = {"OPENAI": "OpenAI", "GEMINI": "Gemini"}
     if provider.type not in names:
         raise ProviderError(f"AI capability is not supported by provider type {provider.type!r}")
@@ -259,7 +259,7 @@ def _check(provider: Provider) -> tuple[str, str]:
     endpoint = _endpoint(provider.endpoint, provider.type, name)
     if not provider.api_key:
         raise ProviderError(f"{name} API key is required")
-    return name, endpoint
+    return endpoint
 
 
 def _session() -> aiohttp.ClientSession:
@@ -432,7 +432,7 @@ async def transcribe(ctx: Context, viewer: Principal | None, body: dict[str, Any
         setting = await instance.get_setting(ctx.store, "AI")
     provider = find_provider(setting, request.provider_id)
     try:
-        _name, endpoint = _check(provider)
+        endpoint = _check(provider)
     except ProviderError as e:
         raise invalid(f"failed to create AI transcriber: {e}") from None
     call = _openai if provider.type == "OPENAI" else _gemini
