@@ -304,7 +304,7 @@ async def get_attachment(ctx: Context, viewer: Principal | None, uid: str) -> di
 def _offset(token: str) -> int:
     if not token:
         return 0
-    if not token.isdigit() or not token.isascii():
+    if not token.isdigit() or not token.isascii() or int(token) >= 2**63:  # upstream scans it into an int64
         raise invalid(f"invalid page token: {token}")
     return int(token)
 

@@ -125,3 +125,24 @@ async def test_mysql_timestamp_bounds_are_accepted(memos_client, memos_users):
         r = await memos_client.post("/api/v1/memos", json={"content": "x", "createTime": sent}, headers=alice.headers)
         memo = await r.json()
         assert r.status == 200 and memo["createTime"] == sent, memo
+
+
+# -- paging --------------------------------------------------------------------------------------
+async def test_attachment_page_token_beyond_int64_is_400(memos_client, memos_users):
+    alice = await memos_users("alice")
+    r = await memos_client.get("/api/v1/attachments?pageToken=99999999999999999999", headers=alice.headers)
+    await assert_error(r, 400, 3)
+    r = await memos_client.get(f"/api/v1/attachments?pageToken={2**63 - 1}", headers=alice.headers)
+    assert r.status == 200 and (await r.json())["attachments"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/memos", "/api/v1/attachments", "/api/v1/memos/{uid}/comments"])
+async def test_page_size_outside_int32_is_400(memos_client, memos_users, path):
+    alice = await memos_users("alice")
+    r = await memos_client.post("/api/v1/memos", json={"content": "x"}, headers=alice.headers)
+    path = path.format(uid=(await r.json())["name"].split("/")[1])
+    for bad in (2**31, -(2**31) - 1, 99999999999999999999):
+        r = await memos_client.get(f"{path}?pageSize={bad}", headers=alice.headers)
+        await assert_error(r, 400, 3)
+    r = await memos_client.get(f"{path}?pageSize={2**31 - 1}", headers=alice.headers)
+    assert r.status == 200, await r.text()

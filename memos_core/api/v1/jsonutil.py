@@ -162,13 +162,17 @@ def query_param(request: web.Request, *names: str, default: str | None = None) -
 
 
 def int_param(request: web.Request, *names: str, default: int = 0) -> int:
+    """An int32 query parameter (``pageSize``); the gateway answers 400 for one out of range."""
     value = query_param(request, *names)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise invalid(f"invalid {names[0]}: {value!r}") from None
+    if not -(2**31) <= number < 2**31:
+        raise invalid(f"invalid {names[0]}: {value!r} is out of range")
+    return number
 
 
 def bool_param(request: web.Request, *names: str, default: bool = False) -> bool:
