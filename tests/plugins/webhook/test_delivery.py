@@ -331,3 +331,47 @@ async def test_private_receiver_refused_at_dial_time(memos_client, memos_users, 
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "127.0.0.1 is not a public address" in logged
     assert "localhost does not resolve to a public address" in logged
+
+
+async def test_set_attachments_and_relations_send_updated(memos_client, memos_users, receiver):
+    alice = await memos_users("alice")
+    await add_hook(memos_client, alice, receiver.url("/ok"))
+    memos = []
+    for content in ("target", "source"):
+        r = await memos_client.post("/api/v1/memos", json={"content": content}, headers=alice.headers)
+        memos.append(await r.json())
+    target, source = memos
+    r = await memos_client.post(
+        "/api/v1/attachments",
+        json={"filename": "a.txt", "content": "aGk=", "type": "text/plain"},
+        headers=alice.headers,
+    )
+    attachment = await r.json()
+    await drain(memos_client)
+    del receiver.requests[:]
+
+    r = await memos_client.patch(
+        f"/api/v1/{source['name']}/relations",
+        json={"relations": [{"relatedMemo": {"name": target["name"]}, "type": "REFERENCE"}]},
+        headers=alice.headers,
+    )
+    assert r.status == 200, await r.text()
+    r = await memos_client.patch(
+        f"/api/v1/{source['name']}/attachments",
+        json={"attachments": [{"name": attachment["name"]}]},
+        headers=alice.headers,
+    )
+    assert r.status == 200, await r.text()
+    await drain(memos_client)
+    bodies = receiver.bodies("/ok")
+    assert [b["activityType"] for b in bodies] == ["memos.memo.updated", "memos.memo.updated"]
+    assert bodies[0]["memo"]["relations"] == [
+        {
+            "memo": {"name": source["name"], "snippet": "source"},
+            "related_memo": {"name": target["name"], "snippet": "target"},
+            "type": 1,
+        }
+    ]
+    [sent] = bodies[1]["memo"]["attachments"]
+    assert sent["name"] == attachment["name"] and sent["size"] == 2 and sent["memo"] == source["name"]
+    assert set(sent) == {"name", "create_time", "filename", "type", "size", "memo"}
