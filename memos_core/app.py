@@ -14,6 +14,7 @@ from .config import Config
 from .context import CONTEXT, Context
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
+from .live import LiveHub
 from .plugins import Plugins, call_sync, load_plugins
 from .rss import routes as rss_routes
 from .store import Store
@@ -42,11 +43,13 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     plugins = plugins or load_plugins(config, extra=extra_plugins)
     store = Store(plugins.driver)
     ctx = Context(config=config, plugins=plugins, store=store)
+    ctx.live = LiveHub(store, config.live_poll_interval)
 
     app = web.Application(middlewares=[connection_middleware], client_max_size=MAX_BODY)
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)
+    app.on_shutdown.append(ctx.live.close)  # end SSE streams first, or shutdown waits for their clients
     for cleanup in call_sync(plugins.pm, "memos_cleanup_ctx", app=app):
         app.cleanup_ctx.append(cleanup)
 
@@ -72,4 +75,5 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         await ctx.store.disconnect()
         raise
     yield
+    await ctx.live.stop()
     await ctx.store.disconnect()

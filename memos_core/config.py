@@ -26,6 +26,8 @@ class Config:
     plugins: tuple[str, ...] | None = None  # MEMOS_PLUGINS allowlist (None = every installed plugin)
     disable_plugins: tuple[str, ...] = ()  # MEMOS_DISABLE_PLUGINS blocklist
     trace_plugins: bool = False  # MEMOS_TRACE_PLUGINS=1 logs every hook call
+    live_poll_interval: float = 0.5  # MEMOS_LIVE_POLL_INTERVAL: seconds between looks for other instances' events
+    live_heartbeat: float = 30.0  # seconds between SSE heartbeats (SPEC §2.3)
     version: str = "0.28.0"
 
     @property
@@ -66,6 +68,7 @@ class Config:
             "plugins": names("PLUGINS") if "MEMOS_PLUGINS" in env else None,
             "disable_plugins": names("DISABLE_PLUGINS"),
             "trace_plugins": flag("TRACE_PLUGINS"),
+            "live_poll_interval": float(get("LIVE_POLL_INTERVAL", "0.5") or 0.5),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):

@@ -41,6 +41,7 @@ class Context:
     store: Store
     app: web.Application | None = None
     secret: str = ""  # the instance's JWT key, read from the BASIC setting at start-up
+    live: Any = None  # the :class:`memos_core.live.LiveHub` behind GET /api/v1/sse
     _storages: Any = None
 
     @property
@@ -73,6 +74,11 @@ class Context:
                 await call_all(_single(impl), app=self.app, event=event)
             except Exception:
                 log.exception("plugin %s failed on event %s", impl.plugin_name, event.name)
+        if self.live is not None:
+            try:
+                await self.live.publish(event)
+            except Exception:
+                log.exception("publishing live event %s failed", event.name)
 
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         return await call_first(getattr(self.plugins.pm.hook, hook_name), **kwargs)

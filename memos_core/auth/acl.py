@@ -30,6 +30,8 @@ PUBLIC_METHODS: frozenset[str] = frozenset(
         "MemoService.ListMemoReactions",
         "MemoService.ListMemoAttachments",
         "AttachmentService.GetAttachment",
+        # The SSE handler demands a Bearer credential itself, answering upstream's own 401 body.
+        "SSE.Subscribe",
     }
 )
 

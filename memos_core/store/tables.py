@@ -237,5 +237,21 @@ signin_failure = sa.Table(
     sa.Index("memos_py_idx_signin_failure_failed_at", "failed_at_ms"),
 )
 
+#: Live events for ``GET /api/v1/sse`` (:mod:`memos_core.live`): each process appends what happened, and
+#: every process with subscribers polls for new rows, so a change made on one instance reaches streams
+#: held by any other. Rows older than a few minutes are pruned; there is no replay.
+live_event = sa.Table(
+    "memos_py_live_event",
+    memos_py_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),  # epoch milliseconds
+    sa.Column("type", sa.String(32), nullable=False),  # memo.created, reaction.upserted, ...
+    sa.Column("name", sa.String(255), nullable=False),  # memos/{uid}
+    sa.Column("parent", sa.String(255), nullable=True),  # memos/{uid} of the parent, for comments
+    # Username that may see an event about a PRIVATE memo (besides admins); NULL: everyone may.
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Index("memos_py_idx_live_event_created", "created_ms"),
+)
+
 #: Created in this order at start-up, each with its indexes.
-MEMOS_PY_TABLES = (signin_failure,)
+MEMOS_PY_TABLES = (signin_failure, live_event)

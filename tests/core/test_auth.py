@@ -136,7 +136,7 @@ async def test_signin_bad_requests(memos_client, memos_users):
             400,
             3,
         ),
-        ({"ssoCredentials": {"idpName": "identity-providers/x", "code": "c", "redirectUri": "r"}}, 501, 12),
+        ({"ssoCredentials": {"idpName": "identity-providers/x", "code": "c", "redirectUri": "r"}}, 400, 3),
     ]:
         r = await memos_client.post("/api/v1/auth/signin", json=body)
         assert r.status == status, body

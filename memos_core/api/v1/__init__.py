@@ -29,6 +29,7 @@ MODULES = (
     "attachments",
     "plugins",
     "ai",
+    "sse",
 )
 
 
