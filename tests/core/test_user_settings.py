@@ -103,7 +103,13 @@ async def test_webhooks_setting(memos_client, memos_users):
         )
     r = await memos_client.get("/api/v1/users/alice/settings/WEBHOOKS", headers=alice.headers)
     assert (await r.json())["webhooksSetting"]["webhooks"] == [
-        {"name": "users/alice/webhooks/0123456789abcdef", "url": "https://x.example/h", "displayName": "T"}
+        {
+            "name": "users/alice/webhooks/0123456789abcdef",
+            "url": "https://x.example/h",
+            "displayName": "T",
+            "createTime": None,  # never populated: an unset Timestamp is null (SPEC §3.1, §5.6)
+            "updateTime": None,
+        }
     ]
 
 

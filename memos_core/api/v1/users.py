@@ -13,6 +13,7 @@ from ...context import context_of, viewer_of
 from ...errors import invalid
 from ...services import auth as auth_service
 from ...services import users as users_service
+from ...services import webhooks as webhooks_service
 from ...store.users import User
 from .jsonutil import bool_param, format_time, json_body, json_response, query_param, update_mask
 
@@ -114,14 +115,7 @@ def setting_to_json(user: User, key: str, value: dict[str, Any]) -> dict[str, An
     name = f"{user.name}/settings/{key}"
     if key == "GENERAL":
         return {"name": name, "generalSetting": value}
-    hooks = [
-        {
-            "name": f"{user.name}/webhooks/{h.get('id', '')}",
-            "url": h.get("url", ""),
-            "displayName": h.get("title", ""),
-        }
-        for h in value.get("webhooks", [])
-    ]
+    hooks = [webhooks_service.webhook_json(user, h) for h in webhooks_service.entries(value)]
     return {"name": name, "webhooksSetting": {"webhooks": hooks}}
 
 
