@@ -146,3 +146,49 @@ async def test_page_size_outside_int32_is_400(memos_client, memos_users, path):
         await assert_error(r, 400, 3)
     r = await memos_client.get(f"{path}?pageSize={2**31 - 1}", headers=alice.headers)
     assert r.status == 200, await r.text()
+
+
+# -- NUL characters (PostgreSQL cannot store U+0000: refused on every driver) -------------------
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/memos", {"content": "a\u0000b"}),
+        ("/api/v1/memos", {"content": "ok", "location": {"placeholder": "p\u0000", "latitude": 1, "longitude": 2}}),
+        ("/api/v1/memos", {"content": "ok", "\u0000": 1}),
+        ("/api/v1/users:batchGet", {"usernames": ["a\u0000"]}),
+        ("/api/v1/auth/signin", {"passwordCredentials": {"username": "a\u0000", "password": "x"}}),
+    ],
+)
+async def test_nul_in_a_json_string_is_400(memos_client, memos_users, path, body):
+    alice = await memos_users("alice")
+    r = await memos_client.post(path, json=body, headers=alice.headers)
+    body = await assert_error(r, 400, 3)
+    assert "NUL" in body["message"]
+    assert await count_rows(memos_client, tables.memo) == 0
+
+
+async def test_nul_in_a_user_update_is_400_and_changes_nothing(memos_client, memos_users):
+    alice = await memos_users("alice")
+    r = await memos_client.patch(
+        "/api/v1/users/alice?updateMask=display_name", json={"displayName": "x\u0000"}, headers=alice.headers
+    )
+    await assert_error(r, 400, 3)
+    r = await memos_client.get("/api/v1/users/alice", headers=alice.headers)
+    assert (await r.json())["displayName"] == "Alice"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/users/a%00b",
+        "/api/v1/users/a%00b:getStats",
+        "/api/v1/users/a%00b/settings/GENERAL",
+        "/api/v1/shares/a%00b",
+        "/api/v1/memos?filter=content.contains(%22a%00%22)",
+        "/api/v1/attachments?filter=filename.contains(%22a%00%22)",
+    ],
+)
+async def test_nul_in_the_path_or_query_is_400(memos_client, memos_users, path):
+    alice = await memos_users("alice")
+    r = await memos_client.get(path, headers=alice.headers)
+    await assert_error(r, 400, 3)

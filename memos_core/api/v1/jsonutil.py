@@ -140,8 +140,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON value {name}")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+NUL_MESSAGE = "invalid argument: text must not contain the NUL character (U+0000)"
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a request body that must be a JSON object (empty means ``{}``); 400 otherwise."""
+    """Decode a request body that must be a JSON object (empty means ``{}``); 400 otherwise.
+
+    Strings must not contain U+0000: PostgreSQL cannot store it, so it is refused on every driver.
+    """
     if not raw.strip():
         return {}
     try:
@@ -150,7 +166,17 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise invalid(f"invalid JSON body: {e}") from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
+    if _has_nul(body):
+        raise invalid(NUL_MESSAGE)
     return body
+
+
+@web.middleware
+async def reject_nul_middleware(request: web.Request, handler):
+    """A NUL character in the path or a query parameter is a 400 (see :func:`parse_json_object`)."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        raise invalid(NUL_MESSAGE)
+    return await handler(request)
 
 
 def query_param(request: web.Request, *names: str, default: str | None = None) -> str | None:
