@@ -15,6 +15,7 @@ from .context import CONTEXT, Context
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
 from .live import LiveHub
+from .mcp import routes as mcp_routes
 from .plugins import Plugins, call_sync, load_plugins
 from .robots import routes as robots_routes
 from .rss import routes as rss_routes
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app.router.add_routes(avatar_routes)
     app.router.add_routes(rss_routes)
     app.router.add_routes(robots_routes)
+    app.router.add_routes(mcp_routes)
     call_sync(plugins.pm, "memos_register_routes", app=app)
     ctx.storages  # noqa: B018 - collect storage backends now, so a bad registration fails start-up
     return app
