@@ -75,7 +75,7 @@ class ToolConfig:
     @classmethod
     def from_request(cls, request: web.Request) -> ToolConfig:
         path_toolsets = request.match_info.get("toolsets", "")
-        path_readonly = request.path.rstrip("/").endswith("/readonly")
+        path_readonly = request.match_info.route.resource.canonical.endswith("/readonly")
         return cls(
             readonly=path_readonly or _truthy(request.headers.get(HEADER_READONLY)),
             toolsets=_csv(path_toolsets, lower=True) | _csv(request.headers.get(HEADER_TOOLSETS), lower=True),
