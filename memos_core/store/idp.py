@@ -8,13 +8,13 @@ identifier at that provider; each pair is unique, and a user links at most one a
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import sqlalchemy as sa
 
 from . import tables
 from . import users as users_store
+from .memos import dumps, loads  # the JSON column helpers every Memos table shares
 from .users import User
 
 t = tables.idp
@@ -61,20 +61,6 @@ class UserIdentity:
             created_ts=int(row["created_ts"] or 0),
             updated_ts=int(row["updated_ts"] or 0),
         )
-
-
-def loads(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def dumps(config: dict[str, Any]) -> str:
-    return json.dumps(config, ensure_ascii=False, separators=(",", ":"))
 
 
 # -- identity providers ----------------------------------------------------------------------------
