@@ -166,7 +166,8 @@ def motion_media(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         raise invalid("invalid motionMedia")
     family = raw.get("family")
-    role = _MOTION_ROLES.get(raw.get("role"))
+    role_raw = raw.get("role")
+    role = _MOTION_ROLES.get(role_raw) if isinstance(role_raw, str | int) and not isinstance(role_raw, bool) else None
     group = _pick(raw, "groupId", "group_id")
     if family not in ("APPLE_LIVE_PHOTO", 1) or role is None or not isinstance(group, str) or not group.strip():
         raise invalid("invalid motionMedia: only APPLE_LIVE_PHOTO with role STILL or VIDEO and a groupId")

@@ -572,7 +572,7 @@ def _view_ai(value: Stored) -> Stored:
 def _provider_type(v: Any, where: str) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         v = AI_PROVIDER_TYPES.get(v, v)
-    if v not in AI_DEFAULT_ENDPOINTS:
+    if not isinstance(v, str) or v not in AI_DEFAULT_ENDPOINTS:
         raise invalid(f"invalid {where}.type: expected OPENAI or GEMINI, got {v!r}")
     return v
 

@@ -192,3 +192,30 @@ async def test_nul_in_the_path_or_query_is_400(memos_client, memos_users, path):
     alice = await memos_users("alice")
     r = await memos_client.get(path, headers=alice.headers)
     await assert_error(r, 400, 3)
+
+
+# -- unhashable values where an enum is expected -------------------------------------------------
+@pytest.mark.parametrize("bad", [[], ["OPENAI"], {}, {"a": 1}, True])
+async def test_ai_provider_type_of_the_wrong_json_type_is_400(memos_client, memos_users, bad):
+    admin = await memos_users("root", role="ADMIN")
+    before = await (await memos_client.get("/api/v1/instance/settings/AI", headers=admin.headers)).json()
+    provider = {"id": "p1", "title": "t", "type": bad, "endpoint": "", "apiKey": "secret-key"}
+    r = await memos_client.patch(
+        "/api/v1/instance/settings/AI", json={"aiSetting": {"providers": [provider]}}, headers=admin.headers
+    )
+    await assert_error(r, 400, 3)
+    after = await (await memos_client.get("/api/v1/instance/settings/AI", headers=admin.headers)).json()
+    assert after == before
+
+
+@pytest.mark.parametrize("bad", [[], ["STILL"], {}, True])
+async def test_motion_media_role_of_the_wrong_json_type_is_400(memos_client, memos_users, bad):
+    alice = await memos_users("alice")
+    body = {
+        "filename": "a.jpg",
+        "content": "aGk=",
+        "motionMedia": {"family": "APPLE_LIVE_PHOTO", "role": bad, "groupId": "g"},
+    }
+    r = await memos_client.post("/api/v1/attachments", json=body, headers=alice.headers)
+    await assert_error(r, 400, 3)
+    assert await count_rows(memos_client, tables.attachment) == 0
