@@ -39,7 +39,8 @@ async def test_create_list_use_delete(memos_client, memos_users):
     token = body["token"]
     assert re.fullmatch(r"memos_pat_[0-9A-Za-z]{32}", token)
     pat = body["personalAccessToken"]
-    assert set(pat) == {"name", "description", "createdAt", "expiresAt"}
+    assert set(pat) == {"name", "description", "createdAt", "expiresAt", "lastUsedAt"}
+    assert pat["expiresAt"].endswith("Z") and pat["lastUsedAt"] is None  # unset Timestamp: null
     assert re.fullmatch(r"users/alice/personalAccessTokens/[0-9a-f-]{36}", pat["name"])
     assert pat["description"] == "ci" and pat["createdAt"].endswith("Z")
     # Stored as a SHA-256 of the whole token, never in plaintext.
@@ -73,9 +74,9 @@ async def test_token_without_expiry(memos_client, memos_users):
     for days in (0, -3):
         r = await memos_client.post(URL, json={"expiresInDays": days}, headers=alice.headers)
         pat = (await r.json())["personalAccessToken"]
-        assert "expiresAt" not in pat and "lastUsedAt" not in pat and pat["description"] == ""
+        assert pat["expiresAt"] is None and pat["lastUsedAt"] is None and pat["description"] == ""
     r = await memos_client.post(URL, json={"expires_in_days": "2"}, headers=alice.headers)
-    assert r.status == 200 and "expiresAt" in (await r.json())["personalAccessToken"]
+    assert r.status == 200 and (await r.json())["personalAccessToken"]["expiresAt"].endswith("Z")
 
 
 @pytest.mark.parametrize(

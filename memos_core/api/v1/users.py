@@ -149,16 +149,15 @@ async def update_user_setting(request: web.Request) -> web.Response:
 
 # -- personal access tokens -----------------------------------------------------------------------
 def pat_to_json(user: User, entry: dict[str, Any]) -> dict[str, Any]:
-    """A ``PersonalAccessToken`` (never the hash); unset times are omitted."""
-    out = {
+    """A ``PersonalAccessToken`` (never the hash). ``expiresAt``/``lastUsedAt`` are plain Timestamp
+    fields, so an unset one is ``null`` (protojson with EmitUnpopulated), not omitted."""
+    return {
         "name": f"{user.name}/personalAccessTokens/{entry.get('tokenId', '')}",
         "description": entry.get("description", ""),
         "createdAt": entry.get("createdAt") or format_time(0),
+        "expiresAt": entry.get("expiresAt") or None,
+        "lastUsedAt": entry.get("lastUsedAt") or None,
     }
-    for key in ("expiresAt", "lastUsedAt"):
-        if entry.get(key):
-            out[key] = entry[key]
-    return out
 
 
 def _int_field(body: dict[str, Any], *keys: str) -> int:
