@@ -9,9 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from .api.v1 import create_api_app
+from .api.v1.jsonutil import NUL_MESSAGE, has_nul
 from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
+from .errors import Code, error_response
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
 from .live import LiveHub
@@ -24,6 +26,14 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024 * 1024  # request bodies are capped at 256 MiB (SPEC §2)
+
+
+@web.middleware
+async def reject_nul_middleware(request: web.Request, handler):
+    """U+0000 in the path or query is a 400 on every route: PostgreSQL cannot even compare it."""
+    if has_nul(request):
+        return error_response(Code.INVALID_ARGUMENT, NUL_MESSAGE)
+    return await handler(request)
 
 
 @web.middleware
@@ -47,7 +57,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx = Context(config=config, plugins=plugins, store=store)
     ctx.live = LiveHub(store, config.live_poll_interval)
 
-    app = web.Application(middlewares=[connection_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[reject_nul_middleware, connection_middleware], client_max_size=MAX_BODY)
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)

@@ -186,6 +186,11 @@ async def test_nul_in_a_user_update_is_400_and_changes_nothing(memos_client, mem
         "/api/v1/shares/a%00b",
         "/api/v1/memos?filter=content.contains(%22a%00%22)",
         "/api/v1/attachments?filter=filename.contains(%22a%00%22)",
+        "/u/a%00b/rss.xml",
+        "/file/attachments/a%00b/x.png",
+        "/file/attachments/abc/x.png?share_token=a%00b",
+        "/file/users/a%00b/avatar",
+        "/mcp?x=%00",
     ],
 )
 async def test_nul_in_the_path_or_query_is_400(memos_client, memos_users, path):

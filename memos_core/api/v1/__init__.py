@@ -13,7 +13,6 @@ from aiohttp import web
 from ...auth.middleware import auth_middleware
 from ...cors import enable_cors
 from ...errors import error_middleware
-from .jsonutil import reject_nul_middleware
 
 #: Resource modules, in routing order (more specific paths first where they overlap).
 MODULES = (
@@ -35,7 +34,7 @@ MODULES = (
 
 
 def create_api_app() -> web.Application:
-    api = web.Application(middlewares=[error_middleware, reject_nul_middleware, auth_middleware])
+    api = web.Application(middlewares=[error_middleware, auth_middleware])
     enable_cors(api)
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")

@@ -171,12 +171,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-@web.middleware
-async def reject_nul_middleware(request: web.Request, handler):
-    """A NUL character in the path or a query parameter is a 400 (see :func:`parse_json_object`)."""
-    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
-        raise invalid(NUL_MESSAGE)
-    return await handler(request)
+def has_nul(request: web.Request) -> bool:
+    """A NUL character in the path or a query parameter (see :func:`parse_json_object`)."""
+    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items())
 
 
 def query_param(request: web.Request, *names: str, default: str | None = None) -> str | None:
