@@ -13,15 +13,24 @@ set up once, the first time this backend hands it out:
 Server warnings (such as the duplicate key an ``INSERT IGNORE`` skips) are logged at debug level
 instead of being raised through :mod:`warnings`, as upstream's Go driver ignores them; strict SQL
 mode still turns real data problems into errors.
+
+SELECTs go through a :class:`~memos_core.StatementCache` (compiled once per statement shape) in the
+backend's own ``pyformat`` dialect: aiomysql gets the same kind of text and named arguments as from
+``databases``' compile step, and rows get the same result processing (the compiled statement's
+result columns). Anything else (DML, ``text()``, uncacheable constructs) is compiled by ``databases``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 
 from aiomysql.cursors import Cursor
 from databases.backends import mysql as base
+from sqlalchemy.sql import ClauseElement
+
+from memos_core import StatementCache
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,8 @@ class QuietCursor(Cursor):
 
 
 class MemosMySQLConnection(base.MySQLConnection):
+    statement_cache: StatementCache | None = None
+
     async def acquire(self) -> None:
         await super().acquire()
         raw = self._connection
@@ -54,8 +65,24 @@ class MemosMySQLConnection(base.MySQLConnection):
                     await cursor.execute(stmt)
             raw._memos_session_ready = True
 
+    def _compile(self, query: ClauseElement) -> tuple[str, typing.Any, typing.Any, base.CompilationContext]:
+        """A cached SELECT's text, named arguments (bind processors applied), result columns and the
+        context its result metadata is built from; anything else compiled by ``databases``."""
+        cache = self.statement_cache
+        prepared = cache.prepare(query) if cache is not None else None
+        if prepared is None:
+            return super()._compile(query)
+        context = self._dialect.execution_ctx_cls()
+        context.dialect = self._dialect
+        context.result_column_struct = prepared.result_column_struct
+        return prepared.statement, prepared.params, prepared.result_columns, base.CompilationContext(context)
+
 
 class MemosMySQLBackend(base.MySQLBackend):
+    def __init__(self, database_url: typing.Any, **options: typing.Any) -> None:
+        super().__init__(database_url, **options)
+        self.statement_cache = StatementCache(self._dialect)
+
     async def disconnect(self) -> None:
         """Close the pool, but never wait forever: aiomysql's ``wait_closed()`` waits for every
         acquired connection to come back, so one task that never lets go would hang shutdown."""
@@ -70,4 +97,6 @@ class MemosMySQLBackend(base.MySQLBackend):
             await pool.wait_closed()
 
     def connection(self) -> MemosMySQLConnection:
-        return MemosMySQLConnection(self, self._dialect)
+        conn = MemosMySQLConnection(self, self._dialect)
+        conn.statement_cache = self.statement_cache
+        return conn
