@@ -10,7 +10,9 @@ subprocess and measures requests/s from a separate load process for:
 * a plain aiohttp handler returning a fixed body of the first page's size (the ceiling).
 
 Statements per request are counted in-process (the store counts what it runs) for several page
-sizes, to show the count does not grow with the page.
+sizes, to show the count does not grow with the page. Beside requests/s, the server process's CPU
+time per request is reported (from /proc, on Linux): on a shared machine it varies far less with
+other load than throughput does.
 
     .venv/bin/python benchmarks/bench_list_memos.py [--memos 5000] [--seconds 5] [--concurrency 16]
         [--driver postgres --dsn postgresql://...]   (an empty database on that server)
@@ -35,6 +37,27 @@ from aiohttp.test_utils import TestClient, TestServer
 from memos_core.app import create_app
 from memos_core.config import Config
 from memos_core.context import CONTEXT
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` so far (``None`` where /proc is unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def measure(pid: int, url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, int, float | None]:
+    """Requests/s, errors and the server's CPU milliseconds per request for one closed-loop run."""
+    before = cpu_seconds(pid)
+    started = time.perf_counter()
+    rps, errors = asyncio.run(load(url, headers, seconds, concurrency))
+    elapsed = time.perf_counter() - started
+    after = cpu_seconds(pid)
+    requests = rps * elapsed
+    cpu_ms = (after - before) * 1000 / requests if before is not None and after is not None and requests else None
+    return rps, errors, cpu_ms
 
 
 def free_port() -> int:
@@ -168,7 +191,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        config = Config(data=str(data), driver=args.driver, dsn=args.dsn)
+        config = Config.from_env(data=str(data), driver=args.driver, dsn=args.dsn)  # MEMOS_* as the server sees them
         pat, stmts = asyncio.run(seed(config, args.memos))
         auth = {"Authorization": f"Bearer {pat}"}
 
@@ -205,7 +228,7 @@ def main() -> None:
             }
             for label, (url, headers) in scenarios.items():
                 asyncio.run(load(url, headers, 1.0, args.concurrency))  # warm-up
-                results[label] = asyncio.run(load(url, headers, args.seconds, args.concurrency))
+                results[label] = measure(server.pid, url, headers, args.seconds, args.concurrency)
         finally:
             server.terminate()
             server.wait(10)
@@ -218,8 +241,8 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/api/v1/memos"
             asyncio.run(wait_ready(url))
             asyncio.run(load(url, {}, 1.0, args.concurrency))
-            results["ceiling: plain aiohttp, same body size"] = asyncio.run(
-                load(url, {}, args.seconds, args.concurrency)
+            results["ceiling: plain aiohttp, same body size"] = measure(
+                ceiling.pid, url, {}, args.seconds, args.concurrency
             )
         finally:
             ceiling.terminate()
@@ -228,8 +251,9 @@ def main() -> None:
     print(f"\nListMemos on {args.driver}, {args.memos} memos, ", end="")
     print(f"{args.concurrency} concurrent clients, {args.seconds:.0f}s each")
     print(f"(first page body: {first_page_size} bytes)")
-    for label, (rps, errors) in results.items():
-        print(f"  {label:42} {rps:8.0f} req/s" + (f"  ({errors} errors)" if errors else ""))
+    for label, (rps, errors, cpu_ms) in results.items():
+        cpu = f"  {cpu_ms:6.2f} ms server CPU/request" if cpu_ms is not None else ""
+        print(f"  {label:42} {rps:8.0f} req/s{cpu}" + (f"  ({errors} errors)" if errors else ""))
     print("\nSQL statements per request (in-process count):")
     for label, n in stmts.items():
         print(f"  {label:42} {n:8d}")
