@@ -27,11 +27,12 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .images import flatten  # also registers the HEIC/HEIF decoder
 from .storage import Download
 
 log = logging.getLogger(__name__)
 
-#: Stored types a thumbnail is made for (heic/heif only where Pillow has a decoder for them).
+#: Stored types a thumbnail is made for (heic/heif through the pillow-heif decoder).
 THUMBNAIL_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/heic", "image/heif"})
 MAX_SIDE = 600
 JPEG_QUALITY = 90
@@ -151,18 +152,8 @@ def render(source: Path | bytes, dest: Path) -> None:
         if max(width, height) <= MAX_SIDE:
             raise NoThumbnail("already small enough")  # never upscaled: the original is served
         im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        out = _flatten(ImageOps.exif_transpose(im))
+        out = flatten(ImageOps.exif_transpose(im))
         _write_atomically(out, dest)
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    """RGB for JPEG; transparent areas become white rather than whatever colour they hid."""
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def _write_atomically(im: Image.Image, dest: Path) -> None:

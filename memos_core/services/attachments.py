@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import images
 from ..api.v1.jsonutil import UID_RE, format_time, parse_name, required_mask
 from ..context import CONTEXT, Event
 from ..errors import ApiError, Code, already_exists, invalid, not_found
@@ -184,19 +185,9 @@ def motion_media(raw: Any) -> dict[str, Any] | None:
 
 
 def is_android_motion_photo(content_type: str, data: bytes) -> bool:
-    """A JPEG whose XMP declares a Google motion photo (or the older micro video) and which carries
-    an MP4 (an ``ftyp`` box with a sane size) after the image."""
-    if content_type not in ("image/jpeg", "image/jpg") or not data.startswith(b"\xff\xd8\xff"):
-        return False
-    head = data[: 256 * 1024]
-    if b"MotionPhoto" not in head and b"MicroVideo" not in head:
-        return False
-    at = data.find(b"ftyp", 4)
-    while at != -1:
-        if int.from_bytes(data[at - 4 : at], "big") >= 8 and data.rfind(b"\xff\xd9", 0, at) != -1:
-            return True
-        at = data.find(b"ftyp", at + 4)
-    return False
+    """A JPEG whose XMP declares a Google motion photo (or the older micro video) and which really
+    carries the MP4 (see :func:`memos_core.images.motion_video_start`)."""
+    return content_type in ("image/jpeg", "image/jpg") and images.motion_video_start(data) is not None
 
 
 def max_body_bytes(limit: int) -> int:
@@ -220,7 +211,9 @@ async def create_attachment(
 ) -> dict[str, Any]:
     """CreateAttachment: validate everything, write the bytes, then the row (SPEC §8.1).
 
-    Not done (yet): EXIF stripping (it needs an image library in the core).
+    Photos lose their metadata before they are stored (:func:`memos_core.images.strip_metadata`),
+    except Android motion photos, whose embedded video re-encoding would drop; ``size`` is the
+    length of what is stored.
     """
     from .memos import new_uid
 
@@ -247,14 +240,18 @@ async def create_attachment(
     if backend is None:
         raise ApiError(Code.FAILED_PRECONDITION, f"storage type {backend_name} is not available on this server")
 
+    if motion is None and is_android_motion_photo(content_type, data):
+        motion = {"family": "ANDROID_MOTION_PHOTO", "role": "CONTAINER", "hasEmbeddedVideo": True}
+    else:
+        data = await images.strip_metadata(ctx.app, data, content_type)
+
     stored = await backend.save(
         ctx, uid=uid, filename=filename, content_type=content_type, chunks=_chunks(data), setting=setting
     )
+    del data  # the bytes are stored: do not hold them while the row is written
     payload = dict(stored.payload)
     if motion:
         payload["motionMedia"] = motion
-    elif is_android_motion_photo(content_type, data):
-        payload["motionMedia"] = {"family": "ANDROID_MOTION_PHOTO", "role": "CONTAINER", "hasEmbeddedVideo": True}
     now = int(time.time())
     row = {
         "uid": uid,

@@ -1,0 +1,326 @@
+"""Image work on attachments (SPEC §8.1, §2.1): metadata stripping on upload and Android motion photos.
+
+**Stripping.** Uploaded photos of the types in :data:`STRIP_TYPES` are decoded with their EXIF
+orientation applied and encoded again, so EXIF (GPS, camera, times), XMP and comments are gone. A
+PNG stays a PNG; everything else becomes a JPEG of quality 95 while the attachment keeps its stored
+MIME type, as upstream does. Only the ICC colour profile (and a PNG's transparency) is carried over,
+so wide-gamut photos keep their colours. Whenever the result would be worse than the original (too
+many pixels, an unreadable or unsupported image, an animation, a 16-bit image that JPEG cannot
+hold) the original bytes are kept: an upload never fails because of this step. At most
+:data:`MAX_CONCURRENT` images are processed at once per application, each in a worker thread.
+
+**Motion photos.** A Google/Android motion photo is a JPEG with an MP4 appended, declared in its
+XMP. :func:`motion_video_start` finds where that MP4 begins: from ``GCamera:MicroVideoOffset``
+(bytes counted from the end of the file), else from the ``Container`` directory item whose
+``Item:Semantic`` is ``MotionPhoto`` (its ``Item:Length``, also from the end), else the first
+``ftyp`` box after a JPEG end-of-image marker. :class:`MotionClips` extracts that MP4 for
+``?motion=true`` and caches it at ``{data}/.motion_cache/{uid}.mp4``.
+
+HEIC/HEIF decoding comes from the ``pillow-heif`` plugin, registered here on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import mmap
+import os
+import re
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from .storage import Download
+
+log = logging.getLogger(__name__)
+
+try:  # a declared dependency; without it HEIC uploads are simply kept as they are
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover
+    HEIF_SUPPORTED = False
+
+# -- metadata stripping ------------------------------------------------------------------------------
+#: Stored types whose bytes are re-encoded on upload. Upstream lists the first six; PNG (tEXt/iTXt/eXIf
+#: chunks can carry the same data) is stripped too, and stays PNG.
+STRIP_TYPES = frozenset(
+    {"image/jpeg", "image/jpg", "image/tiff", "image/webp", "image/heic", "image/heif", "image/png"}
+)
+#: Images with more pixels than this keep their original bytes (never decoded).
+MAX_PIXELS = 50_000_000
+JPEG_QUALITY = 95
+MAX_CONCURRENT = 2
+#: The decoders tried: whatever the stored type says, nothing else (EPS, PSD, ...) ever parses an upload.
+DECODERS = ("JPEG", "PNG", "TIFF", "WEBP", "HEIF")  # JPEG includes multi-picture (MPO) files
+#: Image modes a JPEG holds as they are.
+_JPEG_MODES = frozenset({"L", "RGB", "CMYK"})
+#: Image modes converted to RGB for a JPEG (after flattening any transparency onto white).
+_TO_RGB = frozenset({"1", "P", "PA", "LA", "RGBA", "RGBa", "RGBX", "La", "YCbCr", "LAB", "HSV"})
+_PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
+
+_slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+class KeepOriginal(Exception):
+    """The original bytes are stored (not an error: the image is fine as it is, or cannot be redone)."""
+
+
+def _semaphore(owner: Any) -> asyncio.Semaphore:
+    slots = _slots.get(owner)
+    if slots is None:
+        slots = _slots[owner] = asyncio.Semaphore(MAX_CONCURRENT)
+    return slots
+
+
+async def strip_metadata(owner: Any, data: bytes, content_type: str) -> bytes:
+    """``data`` re-encoded without metadata, or ``data`` itself when it is kept as it is.
+
+    ``owner`` scopes the concurrency limit (the application); at most :data:`MAX_CONCURRENT` images
+    are processed at once per owner, in worker threads, so the event loop keeps serving.
+    """
+    if content_type not in STRIP_TYPES or not data:
+        return data
+    async with _semaphore(owner if owner is not None else asyncio.get_running_loop()):
+        try:
+            return await asyncio.to_thread(reencode, data, content_type)
+        except KeepOriginal as e:
+            log.debug("keeping the original %s upload: %s", content_type, e)
+        except Exception as e:  # any decoder or encoder failure: the upload itself must not fail
+            log.info("could not strip the metadata of a %s upload, keeping it as is: %s", content_type, e)
+    return data
+
+
+def reencode(data: bytes, content_type: str) -> bytes:
+    """Decode ``data`` with its EXIF orientation applied and encode it again without metadata.
+
+    PNG stays PNG; every other type becomes a JPEG (quality :data:`JPEG_QUALITY`). Raises
+    :class:`KeepOriginal` (or any decoder error) when the original should be kept. Runs in a worker
+    thread.
+    """
+    with Image.open(io.BytesIO(data), formats=DECODERS) as im:
+        width, height = im.size
+        if width * height > MAX_PIXELS:
+            raise KeepOriginal(f"{width}x{height} is over the {MAX_PIXELS} pixel limit")
+        if im.format in ("PNG", "WEBP") and getattr(im, "is_animated", False):
+            raise KeepOriginal("animated image")  # a still of the first frame would lose the animation
+        icc = im.info.get("icc_profile")
+        transparency = im.info.get("transparency")
+        image = ImageOps.exif_transpose(im)
+    image.info = {}  # exif, xmp, comment, text chunks: none of it reaches the encoder
+    out = io.BytesIO()
+    if content_type == "image/png":
+        if image.mode not in _PNG_MODES:
+            if image.mode not in _TO_RGB and image.mode != "CMYK":
+                raise KeepOriginal(f"a {image.mode} image is kept as it is")
+            if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                icc = None  # a profile of another colour space
+            image = image.convert("RGBA" if "A" in image.getbands() or "a" in image.getbands() else "RGB")
+            transparency = None
+        options: dict[str, Any] = {}
+        if transparency is not None and image.mode in ("1", "L", "P", "RGB"):
+            options["transparency"] = transparency
+        if icc:
+            options["icc_profile"] = icc
+        image.save(out, "PNG", **options)
+    else:
+        if image.mode not in _JPEG_MODES:
+            if image.mode not in _TO_RGB:
+                raise KeepOriginal(f"a {image.mode} image does not fit a JPEG")  # 16-bit, float
+            if image.mode in ("YCbCr", "LAB", "HSV"):
+                icc = None  # a profile of another colour space
+            image = flatten(image, transparency)
+        options = {"quality": JPEG_QUALITY}
+        if icc:
+            options["icc_profile"] = icc
+        image.save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def flatten(image: Image.Image, transparency: Any = None) -> Image.Image:
+    """RGB for a JPEG; transparent areas become white rather than whatever colour they hid."""
+    if image.mode == "P" and transparency is not None:
+        image.info["transparency"] = transparency
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+# -- motion photos -------------------------------------------------------------------------------------
+#: XMP is read from the head of the file only.
+MOTION_SCAN_BYTES = 256 * 1024
+_MICRO_VIDEO_OFFSET = re.compile(rb"MicroVideoOffset\s*(?:=\s*[\"']|>)\s*(\d{1,12})")
+_CONTAINER_ITEM = re.compile(rb"<[A-Za-z0-9_]*:?Item\b[^>]*>")
+_SEMANTIC_MOTION = re.compile(rb"Item:Semantic\s*=\s*[\"']MotionPhoto[\"']")
+_ITEM_LENGTH = re.compile(rb"Item:Length\s*=\s*[\"'](\d{1,12})[\"']")
+
+
+def _looks_like_mp4(buf: Any, start: int) -> bool:
+    """An ISO BMFF ``ftyp`` box at ``start``: a sane size (1 = 64-bit size) and a printable brand."""
+    head = bytes(buf[start : start + 12])
+    if start < 0 or len(head) < 12 or head[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(head[:4], "big")
+    return (size == 1 or size >= 8) and all(0x20 <= b < 0x7F for b in head[8:12])
+
+
+def motion_video_start(buf: Any) -> int | None:
+    """Where the MP4 of an Android motion photo starts in ``buf`` (bytes or an mmap), else ``None``.
+
+    The head must be a JPEG whose XMP mentions a motion photo (``MotionPhoto``/``MicroVideo``), and
+    the MP4 must really be there: a declared offset that does not land on an ``ftyp`` box is ignored.
+    """
+    size = len(buf)
+    if size < 16 or bytes(buf[:3]) != b"\xff\xd8\xff":
+        return None
+    head = bytes(buf[:MOTION_SCAN_BYTES])
+    if b"MotionPhoto" not in head and b"MicroVideo" not in head:
+        return None
+    offset = _MICRO_VIDEO_OFFSET.search(head)
+    if offset and 12 <= int(offset[1]) < size and _looks_like_mp4(buf, size - int(offset[1])):
+        return size - int(offset[1])
+    for item in _CONTAINER_ITEM.finditer(head):
+        length = _ITEM_LENGTH.search(item[0])
+        start = size - int(length[1]) if length and _SEMANTIC_MOTION.search(item[0]) else -1
+        if 0 < start <= size - 12 and _looks_like_mp4(buf, start):
+            return start
+    end_of_image = buf.find(b"\xff\xd9", 2)
+    at = buf.find(b"ftyp", max(end_of_image, 4)) if end_of_image != -1 else -1
+    while at != -1:
+        if _looks_like_mp4(buf, at - 4):
+            return at - 4
+        at = buf.find(b"ftyp", at + 4)
+    return None
+
+
+class NoMotionVideo(Exception):
+    """The attachment's bytes hold no embedded MP4 (or cannot be read here)."""
+
+
+#: Sources streamed from a backend larger than this are not fetched for extraction.
+MAX_SOURCE_BYTES = 256 * 1024 * 1024
+MOTION_CACHE_DIR = ".motion_cache"
+_SAFE_UID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class MotionClips:
+    """Extracts and caches the MP4 of Android motion photos under one data directory; one per app.
+
+    The clip is written to a temporary file beside the cache and renamed into place, so concurrent
+    requests, or other server processes sharing the data directory, never see half a file; the
+    attachment service removes it when the attachment is deleted.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / MOTION_CACHE_DIR
+        self._making: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.extracted = 0  # clips extracted by this process (tests read it)
+
+    def cache_path(self, uid: str) -> Path | None:
+        return self.dir / f"{uid}.mp4" if _SAFE_UID.match(uid) else None
+
+    async def get(self, uid: str, download: Download) -> Path:
+        """The cached clip of ``uid``, extracted from ``download`` if needed; :class:`NoMotionVideo`
+        when there is none."""
+        path = self.cache_path(uid)
+        if path is None:
+            raise NoMotionVideo("unusable uid")
+        if await asyncio.to_thread(path.is_file):
+            return path
+        lock = self._making.setdefault(uid, asyncio.Lock())  # one extraction per uid at a time
+        async with lock:
+            if await asyncio.to_thread(path.is_file):
+                return path
+            await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
+            if download.path is not None:
+                await asyncio.to_thread(extract_file, Path(download.path), path)
+            elif download.data is not None:
+                await asyncio.to_thread(extract_bytes, download.data, path)
+            elif download.chunks is not None:
+                source = await self._spool(download)
+                try:
+                    await asyncio.to_thread(extract_file, source, path)
+                finally:
+                    await asyncio.to_thread(_unlink, source)
+            else:
+                raise NoMotionVideo("the bytes are not readable by this server")
+        self.extracted += 1
+        return path
+
+    async def _spool(self, download: Download) -> Path:
+        """Copy a streamed source to a temporary file beside the cache (never whole into memory)."""
+        if download.size is not None and download.size > MAX_SOURCE_BYTES:
+            raise NoMotionVideo("source too large to fetch")
+        fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=self.dir, prefix=".src-", suffix=".tmp")
+        path = Path(name)
+        total = 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in download.chunks(None, None):
+                    total += len(chunk)
+                    if total > MAX_SOURCE_BYTES:
+                        raise NoMotionVideo("source too large to fetch")
+                    await asyncio.to_thread(f.write, chunk)
+        except BaseException:
+            await asyncio.to_thread(_unlink, path)
+            raise
+        return path
+
+
+def extract_bytes(data: bytes, dest: Path) -> None:
+    """Write the embedded MP4 of ``data`` to ``dest`` atomically (worker thread)."""
+    start = motion_video_start(data)
+    if start is None:
+        raise NoMotionVideo("no embedded MP4")
+    _write_atomically(dest, lambda f: f.write(memoryview(data)[start:]))
+
+
+def extract_file(source: Path, dest: Path) -> None:
+    """Write the embedded MP4 of the file ``source`` to ``dest`` atomically (worker thread).
+
+    The file is memory-mapped, so only the pages looked at are read."""
+    try:
+        f = source.open("rb")
+    except FileNotFoundError:
+        raise NoMotionVideo("attachment file not found") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 16:
+            raise NoMotionVideo("no embedded MP4")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            start = motion_video_start(buf)
+        if start is None:
+            raise NoMotionVideo("no embedded MP4")
+
+        def copy(out: Any) -> None:
+            f.seek(start)
+            shutil.copyfileobj(f, out, 1024 * 1024)
+
+        _write_atomically(dest, copy)
+
+
+def _write_atomically(dest: Path, write: Any) -> None:
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.chmod(name, 0o644)
+        os.replace(name, dest)
+    except BaseException:
+        _unlink(Path(name))
+        raise
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
