@@ -22,7 +22,11 @@ Deviations from upstream, all on the safe side:
 * Errors are the Memos JSON error body (upstream's SPA fallback may answer a missing file with
   ``index.html``).
 * Pre-compressed siblings (``file.gz``/``file.br``) of a LOCAL file are never served in its place.
-* ``motion=true`` (Android motion-photo extraction) is not implemented: it always answers 400.
+* ``motion=true`` on an Android motion photo whose bytes hold no video is 404 (upstream: 500).
+
+``motion=true`` serves the MP4 embedded in an Android motion photo (:mod:`memos_core.images`),
+extracted once into ``{data}/.motion_cache/{uid}.mp4`` and sent from there like a LOCAL file
+(Range, conditional requests), whatever the attachment's storage.
 """
 
 from __future__ import annotations
@@ -42,10 +46,12 @@ from .api.v1.auth import REFRESH_COOKIE
 from .auth import Principal
 from .context import Context, context_of
 from .errors import ApiError, Code, error_response, invalid, not_found
+from .images import MotionClips, NoMotionVideo
 from .services import access
 from .services import auth as auth_service
 from .services.shares import memo_id_for_valid_token
 from .storage import Download
+from .store import memos as memos_store
 from .store import tables
 from .thumbnails import THUMBNAIL_TYPES, Thumbnailer
 
@@ -81,6 +87,7 @@ _MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 THUMBNAILER = web.AppKey("memos_thumbnailer", Thumbnailer)
+MOTION_CLIPS = web.AppKey("memos_motion_clips", MotionClips)
 
 
 # -- content headers -------------------------------------------------------------------------------
@@ -310,11 +317,14 @@ async def get_attachment_file(request: web.Request) -> web.StreamResponse:
         raise not_found("attachment not found")
     row = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     await _authorize(request, ctx, row)
-    if request.query.get("motion") == "true":
-        raise invalid("attachment is not a motion photo")
+    motion = request.query.get("motion") == "true"
+    if motion and not is_android_motion_photo(row):
+        raise invalid("attachment does not have a motion clip")
 
     headers = content_headers(row, public=row["memo_id"] is not None and row["memo_visibility"] == access.PUBLIC)
     download = await _open(ctx, row)
+    if motion:
+        return await _motion_clip(request, row, download, headers)
     modified = download.modified_ts or row["updated_ts"]
 
     if download.redirect is not None:
@@ -335,6 +345,35 @@ async def get_attachment_file(request: web.Request) -> web.StreamResponse:
     if download.chunks is not None:
         return _stream_response(request, download, headers, modified)
     raise ApiError(Code.INTERNAL, "storage backend returned nothing to serve")
+
+
+def is_android_motion_photo(row: Mapping[str, Any]) -> bool:
+    """Tagged on upload as an Android motion photo with an embedded video (SPEC §8.1)."""
+    motion = memos_store.loads(row["payload"]).get("motionMedia")
+    return (
+        isinstance(motion, dict)
+        and motion.get("family") == "ANDROID_MOTION_PHOTO"
+        and motion.get("role") == "CONTAINER"
+        and motion.get("hasEmbeddedVideo") is True
+    )
+
+
+async def _motion_clip(
+    request: web.Request, row: Mapping[str, Any], download: Download, headers: dict[str, str]
+) -> web.StreamResponse:
+    """The embedded MP4 as ``video/mp4``, from the cache (made on first use), with Range support.
+
+    The other headers are the photo's (inline, Color-Gamut, the same Cache-Control)."""
+    if download.redirect is not None:
+        raise not_found("motion clip not available: the bytes are not readable by this server")
+    try:
+        clip = await request.app[MOTION_CLIPS].get(row["uid"], download)
+    except NoMotionVideo as e:
+        log.warning("no motion clip for attachment %s: %s", row["uid"], e)
+        raise not_found("motion clip not found") from None
+    headers[hdrs.CONTENT_TYPE] = "video/mp4"
+    headers.pop(hdrs.CONTENT_DISPOSITION, None)
+    return LocalFileResponse(clip, headers=headers)
 
 
 async def _open(ctx: Context, row: Mapping[str, Any]) -> Download:
@@ -374,5 +413,6 @@ def create_file_app(ctx: Context) -> web.Application:
     """The file server, mounted at ``/file/attachments``."""
     app = web.Application(middlewares=[file_middleware])
     app[THUMBNAILER] = Thumbnailer(ctx.config.data_dir)
+    app[MOTION_CLIPS] = MotionClips(ctx.config.data_dir)
     app.router.add_get("/{uid}/{filename:.*}", get_attachment_file, name="fileserver.attachment")
     return app
