@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import mmap
 import os
 import re
 import shutil
@@ -175,7 +174,7 @@ def _looks_like_mp4(buf: Any, start: int) -> bool:
 
 
 def motion_video_start(buf: Any) -> int | None:
-    """Where the MP4 of an Android motion photo starts in ``buf`` (bytes or an mmap), else ``None``.
+    """Where the MP4 of an Android motion photo starts in ``buf`` (bytes or a file view), else ``None``.
 
     The head must be a JPEG whose XMP mentions a motion photo (``MotionPhoto``/``MicroVideo``), and
     the MP4 must really be there: a declared offset that does not land on an ``ftyp`` box is ignored.
@@ -288,7 +287,8 @@ def extract_bytes(data: bytes, dest: Path) -> None:
 def extract_file(source: Path, dest: Path) -> None:
     """Write the embedded MP4 of the file ``source`` to ``dest`` atomically (worker thread).
 
-    The file is memory-mapped, so only the pages looked at are read."""
+    Only the parts looked at are read (no memory map: a file truncated meanwhile must not crash
+    the process)."""
     try:
         f = source.open("rb")
     except FileNotFoundError:
@@ -297,8 +297,7 @@ def extract_file(source: Path, dest: Path) -> None:
         size = os.fstat(f.fileno()).st_size
         if size < 16:
             raise NoMotionVideo("no embedded MP4")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            start = motion_video_start(buf)
+        start = motion_video_start(_FileView(f, size))
         if start is None:
             raise NoMotionVideo("no embedded MP4")
 
@@ -307,6 +306,31 @@ def extract_file(source: Path, dest: Path) -> None:
             shutil.copyfileobj(f, out, 1024 * 1024)
 
         _write_atomically(dest, copy)
+
+
+class _FileView:
+    """The read-only slice of the bytes API :func:`motion_video_start` uses, over an open file."""
+
+    BLOCK = 1024 * 1024
+
+    def __init__(self, f: Any, size: int) -> None:
+        self.f, self.size = f, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(self.size)
+        self.f.seek(start)
+        return self.f.read(max(0, stop - start))
+
+    def find(self, sub: bytes, start: int = 0) -> int:
+        for at in range(max(start, 0), self.size, self.BLOCK):
+            self.f.seek(at)
+            found = self.f.read(self.BLOCK + len(sub) - 1).find(sub)
+            if found != -1:
+                return at + found
+        return -1
 
 
 def _write_atomically(dest: Path, write: Any) -> None:

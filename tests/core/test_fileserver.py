@@ -710,3 +710,13 @@ async def test_concurrent_thumbnails_render_once_per_image_and_three_at_a_time(m
             assert im.size == (600, 600)
     assert active["calls"] == 6  # five requests for the same image rendered it once
     assert active["max"] <= thumbnails.MAX_CONCURRENT
+
+
+async def test_thumbnail_of_heic(memos_client, people):
+    out = io.BytesIO()
+    Image.new("RGB", (900, 600), (30, 160, 90)).save(out, "HEIF")
+    uid = await add_attachment(memos_client, people["owner"], content=out.getvalue(), type="image/heic")
+    r = await memos_client.get(url(uid, thumbnail="true"), headers=people["owner"].headers)
+    assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(await r.read())) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (600, 400)

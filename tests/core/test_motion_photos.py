@@ -322,3 +322,12 @@ def test_video_start_is_found_for_each_layout():
     assert images.motion_video_start(wrong) == len(photo) - len(video)  # a bad offset falls back to the scan
     assert images.motion_video_start(photo[: len(photo) - len(video)]) is None
     assert images.motion_video_start(b"\x89PNG" + photo[4:]) is None
+
+
+@pytest.mark.parametrize("layout", ["offset", "container", "marker"])
+async def test_local_files_are_read_in_blocks(memos_client, people, monkeypatch, layout):
+    monkeypatch.setattr(images._FileView, "BLOCK", 5)  # every search crosses block boundaries
+    photo, video = motion_photo(layout)
+    uid = uid_of(await upload(memos_client, people["owner"], "PXL.MP.jpg", photo))
+    r = await memos_client.get(url(uid, motion="true"), headers=people["owner"].headers)
+    assert r.status == 200 and await r.read() == video
