@@ -16,7 +16,8 @@ XMP. :func:`motion_video_start` finds where that MP4 begins: from ``GCamera:Micr
 ``ftyp`` box after a JPEG end-of-image marker. :class:`MotionClips` extracts that MP4 for
 ``?motion=true`` and caches it at ``{data}/.motion_cache/{uid}.mp4``.
 
-HEIC/HEIF decoding comes from the ``pillow-heif`` plugin, registered here on import.
+HEIC/HEIF decoding comes from the ``pi-heif`` plugin (pillow-heif's decode-only build, without its GPL
+encoder), registered here on import.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from .storage import Download
 log = logging.getLogger(__name__)
 
 try:  # a declared dependency; without it HEIC uploads are simply kept as they are
-    import pillow_heif
+    import pi_heif
 
-    pillow_heif.register_heif_opener()
+    pi_heif.register_heif_opener()
     HEIF_SUPPORTED = True
 except ImportError:  # pragma: no cover
     HEIF_SUPPORTED = False

@@ -32,7 +32,7 @@ from .storage import Download
 
 log = logging.getLogger(__name__)
 
-#: Stored types a thumbnail is made for (heic/heif through the pillow-heif decoder).
+#: Stored types a thumbnail is made for (heic/heif through the pi-heif decoder).
 THUMBNAIL_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/heic", "image/heif"})
 MAX_SIDE = 600
 JPEG_QUALITY = 90

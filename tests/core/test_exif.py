@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ from memos_core import images
 from memos_core.context import CONTEXT
 from memos_core.store import settings as settings_store
 from memos_core.store import tables
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -143,7 +146,10 @@ async def test_png_stays_png_without_text_chunks(memos_client, owner):
 )
 async def test_other_types_become_jpeg_under_their_own_mime_type(memos_client, owner, filename, fmt, mime):
     assert images.HEIF_SUPPORTED
-    original = photo(fmt, exif=exif_with_gps(orientation=6))
+    if fmt == "HEIF":  # the decoder memos-py installs cannot encode: a stored photo() of the same kind
+        original = (FIXTURES / "photo_exif.heic").read_bytes()
+    else:
+        original = photo(fmt, exif=exif_with_gps(orientation=6))
     with Image.open(io.BytesIO(original)) as im:
         assert im.getexif().get(0x010F) == "SpyCam"
     attachment = await upload(memos_client, owner, filename, original)
