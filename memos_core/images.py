@@ -251,30 +251,45 @@ class MotionClips:
                 try:
                     await asyncio.to_thread(extract_file, source, path)
                 finally:
-                    await asyncio.to_thread(_unlink, source)
+                    await asyncio.to_thread(unlink_quietly, source)
             else:
                 raise NoMotionVideo("the bytes are not readable by this server")
         self.extracted += 1
         return path
 
     async def _spool(self, download: Download) -> Path:
-        """Copy a streamed source to a temporary file beside the cache (never whole into memory)."""
-        if download.size is not None and download.size > MAX_SOURCE_BYTES:
-            raise NoMotionVideo("source too large to fetch")
-        fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=self.dir, prefix=".src-", suffix=".tmp")
-        path = Path(name)
-        total = 0
         try:
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in download.chunks(None, None):
-                    total += len(chunk)
-                    if total > MAX_SOURCE_BYTES:
-                        raise NoMotionVideo("source too large to fetch")
-                    await asyncio.to_thread(f.write, chunk)
-        except BaseException:
-            await asyncio.to_thread(_unlink, path)
-            raise
-        return path
+            return await spool(download, self.dir, MAX_SOURCE_BYTES)
+        except SourceTooLarge:
+            raise NoMotionVideo("source too large to fetch") from None
+
+
+class SourceTooLarge(Exception):
+    """A streamed source is over the size a derived file may be made from."""
+
+
+async def spool(download: Download, directory: Path, limit: int) -> Path:
+    """Copy a streamed source to a temporary file in ``directory`` (never whole into memory).
+
+    Thumbnails and motion clips are cut from stored bytes that may come as a stream (S3); the caller
+    deletes the file when done. Raises :class:`SourceTooLarge` past ``limit`` bytes.
+    """
+    if download.size is not None and download.size > limit:
+        raise SourceTooLarge
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=directory, prefix=".src-", suffix=".tmp")
+    path = Path(name)
+    total = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in download.chunks(None, None):
+                total += len(chunk)
+                if total > limit:
+                    raise SourceTooLarge
+                await asyncio.to_thread(f.write, chunk)
+    except BaseException:
+        await asyncio.to_thread(unlink_quietly, path)
+        raise
+    return path
 
 
 def extract_bytes(data: bytes, dest: Path) -> None:
@@ -342,10 +357,10 @@ def _write_atomically(dest: Path, write: Any) -> None:
         os.chmod(name, 0o644)
         os.replace(name, dest)
     except BaseException:
-        _unlink(Path(name))
+        unlink_quietly(Path(name))
         raise
 
 
-def _unlink(path: Path) -> None:
+def unlink_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import io
 import logging
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .images import flatten  # also registers the HEIC/HEIF decoder
+from .images import SourceTooLarge, flatten, spool, unlink_quietly  # also registers the HEIC/HEIF decoder
 from .storage import Download
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ class Thumbnailer:
         """Drop the cached thumbnail of a deleted attachment (a missing one is fine)."""
         path = self.cache_path(uid)
         if path is not None:
-            await asyncio.to_thread(_unlink, path)
+            await asyncio.to_thread(unlink_quietly, path)
 
     def _remember_original(self, key: str) -> None:
         self._originals[key] = None
@@ -117,26 +116,15 @@ class Thumbnailer:
             try:
                 await asyncio.to_thread(render, source, dest)
             finally:
-                await asyncio.to_thread(_unlink, source)
+                await asyncio.to_thread(unlink_quietly, source)
         else:
             raise NoThumbnail("nothing to read")
 
     async def _spool(self, download: Download) -> Path:
-        """Copy a streamed source to a temporary file beside the cache (never whole into memory)."""
-        fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=self.dir, prefix=".src-", suffix=".tmp")
-        path = Path(name)
-        total = 0
         try:
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in download.chunks(None, None):
-                    total += len(chunk)
-                    if total > MAX_SOURCE_BYTES:
-                        raise NoThumbnail("source too large to fetch")
-                    await asyncio.to_thread(f.write, chunk)
-        except BaseException:
-            await asyncio.to_thread(_unlink, path)
-            raise
-        return path
+            return await spool(download, self.dir, MAX_SOURCE_BYTES)
+        except SourceTooLarge:
+            raise NoThumbnail("source too large to fetch") from None
 
 
 def render(source: Path | bytes, dest: Path) -> None:
@@ -164,10 +152,5 @@ def _write_atomically(im: Image.Image, dest: Path) -> None:
         os.chmod(name, 0o644)
         os.replace(name, dest)
     except BaseException:
-        _unlink(Path(name))
+        unlink_quietly(Path(name))
         raise
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
