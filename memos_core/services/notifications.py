@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import enum_value, snake
+from ..api.v1.jsonutil import enum_value, required_mask
 from ..errors import ApiError, denied, invalid, not_found, unauthenticated
 from ..store import inbox as store
 from ..store import users as users_store
@@ -121,10 +121,7 @@ async def _notice(ctx: Context, user: User, raw_id: str) -> store.Notice:
 def _mask(body: dict[str, Any], mask: list[str] | None) -> list[str]:
     """The explicit mask, or the body's fields (what the REST gateway derives); empty is a 400
     (upstream panics on a nil mask and writes an empty status for an empty one)."""
-    if mask is None:
-        mask = [p for p in (snake(k) for k in body) if p not in _READ_ONLY]
-    if not mask:
-        raise invalid("update mask is required")
+    mask = required_mask(mask, body, _READ_ONLY)
     for path in mask:
         if path not in UPDATE_PATHS:
             raise invalid(f"invalid update path: {path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import snake
+from ..api.v1.jsonutil import required_mask
 from ..errors import ApiError, Code, denied, invalid, not_found, unauthenticated
 from ..store import settings as settings_store
 from ..store import users as users_store
@@ -104,15 +104,6 @@ async def create_shortcut(
     return shortcut_json(user, entry)
 
 
-def _mask(body: dict[str, Any], mask: list[str] | None) -> list[str]:
-    """The explicit mask, or (as the REST gateway does) the body's fields; empty is a 400."""
-    if mask is None:
-        mask = [p for p in (snake(k) for k in body) if p not in _READ_ONLY]
-    if not mask:
-        raise invalid("update mask is required")
-    return mask
-
-
 async def update_shortcut(
     ctx: Context,
     viewer: Principal | None,
@@ -123,7 +114,7 @@ async def update_shortcut(
 ) -> dict[str, Any]:
     """UpdateShortcut: ``title`` and ``filter`` paths; other paths are ignored, as upstream does."""
     user = await _owner(ctx, viewer, username, missing=Code.INVALID_ARGUMENT)
-    paths = [p for p in _mask(body, mask) if p in UPDATE_PATHS]
+    paths = [p for p in required_mask(mask, body, _READ_ONLY) if p in UPDATE_PATHS]
     changes = {p: _string(body, p) for p in paths}
     async with ctx.store.transaction():
         stored = await settings_store.get_user_setting_for_update(ctx.store, user.id, KEY)

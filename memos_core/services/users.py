@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any
 
-from ..api.v1.jsonutil import UID_RE, enum_value, snake
+from ..api.v1.jsonutil import UID_RE, enum_value, required_mask, snake
 from ..auth.passwords import check_password, hash_password
 from ..context import Context, Event
 from ..errors import already_exists, denied, invalid, not_found, unauthenticated
@@ -184,16 +184,6 @@ async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, valida
 
 
 # -- update -----------------------------------------------------------------------------------------
-def _mask_from_body(body: dict[str, Any]) -> list[str]:
-    paths = []
-    for key in body:
-        path = snake(key)
-        if path in _READ_ONLY_FIELDS:
-            continue
-        paths.append(path)
-    return paths
-
-
 async def update_user(ctx: Context, viewer: Any, username: str, body: dict[str, Any], mask: list[str] | None) -> User:
     """Apply the masked fields of ``body`` to a user (self or admin; role/state admin only)."""
     viewer = _require_viewer(viewer)
@@ -201,9 +191,7 @@ async def update_user(ctx: Context, viewer: Any, username: str, body: dict[str, 
     is_self = viewer.id == user.id
     if not is_self and not viewer.is_admin:
         raise denied("permission denied")
-    paths = list(dict.fromkeys(mask if mask is not None else _mask_from_body(body)))
-    if not paths:
-        raise invalid("update mask is required")
+    paths = list(dict.fromkeys(required_mask(mask, body, _READ_ONLY_FIELDS)))
     for path in paths:
         if path not in UPDATE_PATHS:
             raise invalid(f"invalid update path: {path}")

@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -237,13 +238,17 @@ def update_mask(request: web.Request, body: dict[str, Any] | None = None) -> lis
     return [snake(p.strip()) for p in str(raw).split(",") if p.strip()]
 
 
-def required_mask(mask: list[str] | None, body: dict[str, Any]) -> list[str]:
+def required_mask(mask: list[str] | None, body: dict[str, Any], read_only: Collection[str] = ()) -> list[str]:
     """The explicit mask or, when none was sent, the body's own fields, as the REST gateway derives it.
 
     Memos' gateway turns an omitted ``updateMask`` into the (snake_case) names of the body's fields,
-    so ``PATCH {"content": "…"}`` updates the content. An empty mask is a 400.
+    so ``PATCH {"content": "…"}`` updates the content; fields in ``read_only`` (output-only fields a
+    client echoes back) are left out of a derived mask. An empty mask is a 400.
     """
-    paths = mask if mask is not None else [snake(key) for key in body if key not in ("updateMask", "update_mask")]
+    if mask is None:
+        derived = (snake(key) for key in body if key not in ("updateMask", "update_mask"))
+        mask = [path for path in derived if path not in read_only]
+    paths = mask
     if not paths:
         raise invalid("update mask is required")
     return paths
