@@ -112,56 +112,63 @@ class LiveHub:
                 await self.store.execute(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))
 
     async def _row_for(self, event: Event) -> dict[str, Any] | None:
-        """The live row for ``event`` (type, memo name, parent, private owner), or ``None``."""
+        """The live row for ``event`` (type, memo name, parent, private owner), or ``None``.
+
+        Memo events carry the memo's JSON, which says its visibility, creator and parent; only
+        reactions (and private comments, for the parent's creator) need a look at the database.
+        """
         resource, extra = event.resource, event.extra
+        memo: dict[str, Any] | None = resource  # the memo the event is about, when the event carries it
         if event.name == "memos.memo.created":
             if extra.get("parent"):
                 return None  # a comment: announced as memo.comment.created instead
-            kind, name, about = "memo.created", resource.get("name"), resource.get("name")
+            kind, name = "memo.created", resource.get("name")
         elif event.name == "memos.memo.updated":
-            kind, name, about = "memo.updated", resource.get("name"), resource.get("name")
+            kind, name = "memo.updated", resource.get("name")
         elif event.name == "memos.memo.deleted":
-            return await self._deleted_row(resource)
+            kind, name = "memo.deleted", resource.get("name")  # cascaded comments are not announced
         elif event.name == "memos.memo.comment.created":
-            parent = extra.get("parent") or {}
-            kind, name, about = "memo.comment.created", parent.get("name"), resource.get("name")
+            kind, name = "memo.comment.created", (extra.get("parent") or {}).get("name")  # names the parent
         elif event.name in ("memos.reaction.upserted", "memos.reaction.deleted"):
             kind = "reaction.upserted" if event.name.endswith("upserted") else "reaction.deleted"
-            name = about = extra.get("memo")
+            name, memo = extra.get("memo"), None
         else:
             return None
-        if not isinstance(name, str) or not isinstance(about, str):
+        if not isinstance(name, str):
             return None
-        facts = await self._facts(about.removeprefix("memos/"))
-        if facts is None:
-            return None
-        visibility, creator, parent_uid, parent_creator = facts
-        parent = f"memos/{parent_uid}" if parent_uid else None
-        owner = (parent_creator if parent_uid else creator) if visibility == "PRIVATE" else None
-        # memo.comment.created names the parent; only updates and reactions carry a parent.
+        if memo is None:
+            facts = await self._facts(name.removeprefix("memos/"))
+            if facts is None:
+                return None
+            visibility, creator, parent_uid, parent_creator = facts
+            parent = f"memos/{parent_uid}" if parent_uid else None
+            owner = (parent_creator if parent_uid else creator) if visibility == "PRIVATE" else None
+        else:
+            parent = memo.get("parent") or None
+            owner = await self._private_owner(memo)
         return {
             "type": kind,
             "name": name,
+            # Only updates and reactions say which memo a comment belongs to.
             "parent": parent if kind in ("memo.updated", "reaction.upserted", "reaction.deleted") else None,
             "owner": owner,
         }
 
-    async def _deleted_row(self, snapshot: dict[str, Any]) -> dict[str, Any] | None:
-        name = snapshot.get("name")
-        if not isinstance(name, str):
+    async def _private_owner(self, memo: dict[str, Any]) -> str | None:
+        """Who may see events about ``memo`` (its API JSON): ``None`` unless PRIVATE; then its creator,
+        or for a comment the parent's creator."""
+        if memo.get("visibility") != "PRIVATE":
             return None
-        owner = None
-        if snapshot.get("visibility") == "PRIVATE":
-            owner = str(snapshot.get("creator", "")).removeprefix("users/")
-            parent = snapshot.get("parent")
-            if isinstance(parent, str) and parent:
-                row = await self.store.fetch_one(
-                    sa.select(u.c.username)
-                    .select_from(m.join(u, u.c.id == m.c.creator_id))
-                    .where(m.c.uid == parent.removeprefix("memos/"))
-                )
-                owner = row["username"] if row is not None else owner
-        return {"type": "memo.deleted", "name": name, "parent": None, "owner": owner}
+        owner = str(memo.get("creator", "")).removeprefix("users/")
+        parent = memo.get("parent")
+        if isinstance(parent, str) and parent:
+            row = await self.store.fetch_one(
+                sa.select(u.c.username)
+                .select_from(m.join(u, u.c.id == m.c.creator_id))
+                .where(m.c.uid == parent.removeprefix("memos/"))
+            )
+            owner = row["username"] if row is not None else owner
+        return owner
 
     async def _facts(self, uid: str) -> tuple[str, str, str | None, str | None] | None:
         """(visibility, creator username, parent uid, parent creator username) of memo ``uid``."""
