@@ -18,7 +18,7 @@ from ..errors import already_exists, denied, invalid, not_found, unauthenticated
 from ..store import settings as settings_store
 from ..store import users as users_store
 from ..store.users import ARCHIVED, NORMAL, ROLE_ADMIN, ROLE_USER, User
-from . import instance
+from . import access, instance
 
 ROLES = {2: ROLE_ADMIN, 3: ROLE_USER}
 STATES = {1: NORMAL, 2: ARCHIVED}
@@ -188,9 +188,8 @@ async def update_user(ctx: Context, viewer: Any, username: str, body: dict[str, 
     """Apply the masked fields of ``body`` to a user (self or admin; role/state admin only)."""
     viewer = _require_viewer(viewer)
     user = await get_user(ctx, username)
+    access.check_self_or_admin(viewer, user)
     is_self = viewer.id == user.id
-    if not is_self and not viewer.is_admin:
-        raise denied("permission denied")
     paths = list(dict.fromkeys(required_mask(mask, body, _READ_ONLY_FIELDS)))
     for path in paths:
         if path not in UPDATE_PATHS:
@@ -257,8 +256,7 @@ async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
     """
     viewer = _require_viewer(viewer)
     user = await get_user(ctx, username)
-    if viewer.id != user.id and not viewer.is_admin:
-        raise denied("permission denied")
+    access.check_self_or_admin(viewer, user)
     from ..api.v1.users import user_to_json
 
     snapshot = user_to_json(user, viewer)
