@@ -11,6 +11,7 @@ registers the SQL functions Memos' SQLite dialect uses, and begins root transact
 from __future__ import annotations
 
 import sqlite3
+import time
 import typing
 
 import aiosqlite
@@ -23,9 +24,8 @@ from memos_core import StatementCache
 
 BUSY_TIMEOUT_MS = 10_000
 PRAGMAS = (
-    "journal_mode=WAL",
-    "synchronous=FULL",
     f"busy_timeout={BUSY_TIMEOUT_MS}",
+    "synchronous=FULL",
     "foreign_keys=OFF",  # as upstream Memos: foreign keys are not enforced on SQLite
 )
 MAX_IDLE = 8
@@ -33,6 +33,30 @@ MAX_IDLE = 8
 
 def _unicode_lower(value: typing.Any) -> typing.Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a persistent setting) unless it already is.
+
+    Changing the journal mode needs the file to itself and SQLite answers "database is locked" at
+    once, without its busy handler, while another process is converting or writing: so several
+    processes opening a new database together retry here, within the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() == "wal" or str(mode).lower() == "memory":  # ":memory:" databases
+                return
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(f"cannot switch the database to WAL (it stays {mode})")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)  # on aiosqlite's connection thread, not the event loop
 
 
 class MemosConnection(sqlite3.Connection):
@@ -43,6 +67,7 @@ class MemosConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)
         for pragma in PRAGMAS:
             self.execute("PRAGMA " + pragma)
+        _use_wal(self)
         # Upstream registers this for case-insensitive content matching (SPEC §7.2).
         self.create_function("memos_unicode_lower", 1, _unicode_lower, deterministic=True)
 
