@@ -42,8 +42,8 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from aiohttp import hdrs, web
 
-from .api.v1.auth import REFRESH_COOKIE
 from .auth import Principal
+from .auth.cookies import REFRESH_COOKIE
 from .context import Context, context_of
 from .errors import ApiError, Code, error_response, invalid, not_found
 from .images import MotionClips, NoMotionVideo

@@ -103,7 +103,7 @@ async def delete_user(request: web.Request) -> web.Response:
     user = await users_service.delete_user(context_of(request), viewer, request.match_info["user"])
     resp = json_response({})
     if viewer is not None and viewer.id == user.id:
-        from .auth import clear_cookie_headers
+        from ...auth.cookies import clear_cookie_headers
 
         resp.headers.update(clear_cookie_headers(request))
     return resp
