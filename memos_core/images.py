@@ -1,12 +1,14 @@
-"""Image work on attachments (SPEC §8.1, §2.1): metadata stripping on upload and Android motion photos.
+"""Image work on attachments: metadata stripping on upload and Android motion photos.
 
-**Stripping.** Uploaded photos of the types in :data:`STRIP_TYPES` are decoded with their EXIF
-orientation applied and encoded again, so EXIF (GPS, camera, times), XMP and comments are gone. A
-PNG stays a PNG; everything else becomes a JPEG of quality 95 while the attachment keeps its stored
-MIME type, as upstream does. Only the ICC colour profile (and a PNG's transparency) is carried over,
-so wide-gamut photos keep their colours. Whenever the result would be worse than the original (too
-many pixels, an unreadable or unsupported image, an animation, a 16-bit image that JPEG cannot
-hold) the original bytes are kept: an upload never fails because of this step. At most
+**Stripping.** An upload of one of the types in :data:`STRIP_TYPES` is re-encoded only when it
+carries metadata worth stripping (:func:`carries_metadata`: EXIF with its GPS, camera and times,
+XMP, IPTC, comments and text chunks); any other upload is stored byte for byte, so what a client
+downloads is what it sent. A stripped image is decoded with its EXIF orientation applied and encoded
+again: a PNG stays a PNG; everything else becomes a JPEG of quality 95 while the attachment keeps
+its stored MIME type, as upstream does. Only the ICC colour profile (and a PNG's transparency) is
+carried over, so wide-gamut photos keep their colours. Whenever the result would be worse than the
+original (too many pixels, an unreadable or unsupported image, an animation, a 16-bit image that
+JPEG cannot hold) the original bytes are kept: an upload never fails because of this step. At most
 :data:`MAX_CONCURRENT` images are processed at once per application, each in a worker thread.
 
 **Motion photos.** A Google/Android motion photo is a JPEG with an MP4 appended, declared in its
@@ -49,8 +51,8 @@ except ImportError:  # pragma: no cover
     HEIF_SUPPORTED = False
 
 # -- metadata stripping ------------------------------------------------------------------------------
-#: Stored types whose bytes are re-encoded on upload. Upstream lists the first six; PNG (tEXt/iTXt/eXIf
-#: chunks can carry the same data) is stripped too, and stays PNG.
+#: Stored types whose bytes are re-encoded on upload when they carry metadata. Upstream lists the
+#: first six; PNG (tEXt/iTXt/eXIf chunks can carry the same data) is stripped too, and stays PNG.
 STRIP_TYPES = frozenset(
     {"image/jpeg", "image/jpg", "image/tiff", "image/webp", "image/heic", "image/heif", "image/png"}
 )
@@ -65,6 +67,15 @@ _JPEG_MODES = frozenset({"L", "RGB", "CMYK"})
 #: Image modes converted to RGB for a JPEG (after flattening any transparency onto white).
 _TO_RGB = frozenset({"1", "P", "PA", "LA", "RGBA", "RGBa", "RGBX", "La", "YCbCr", "LAB", "HSV"})
 _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
+#: JPEG segments that carry metadata: APP1 (Exif, XMP, extended XMP), APP13 (Photoshop IRB: IPTC)
+#: and COM. APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe colour transform) describe the pixels.
+_JPEG_METADATA_SEGMENTS = frozenset({"APP1", "APP13", "COM"})
+#: PNG chunks that carry metadata: the three text chunks (XMP travels in iTXt) and eXIf.
+_PNG_METADATA_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+#: TIFF tags that tell who, where, when or with what (or embed EXIF, GPS, XMP, IPTC or Photoshop data):
+#: ImageDescription, Make, Model, Software, DateTime, Artist, HostComputer, XMP, Copyright, IPTC,
+#: Photoshop, the Exif IFD and the GPS IFD.
+_TIFF_METADATA_TAGS = frozenset({270, 271, 272, 305, 306, 315, 316, 700, 33432, 33723, 34377, 34665, 34853})
 
 _slots: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
@@ -81,7 +92,8 @@ def _semaphore(owner: Any) -> asyncio.Semaphore:
 
 
 async def strip_metadata(owner: Any, data: bytes, content_type: str) -> bytes:
-    """``data`` re-encoded without metadata, or ``data`` itself when it is kept as it is.
+    """``data`` re-encoded without metadata, or ``data`` itself when it is kept as it is (it has no
+    metadata to strip, or cannot be re-encoded).
 
     ``owner`` scopes the concurrency limit (the application); at most :data:`MAX_CONCURRENT` images
     are processed at once per owner, in worker threads, so the event loop keeps serving.
@@ -102,10 +114,12 @@ def reencode(data: bytes, content_type: str) -> bytes:
     """Decode ``data`` with its EXIF orientation applied and encode it again without metadata.
 
     PNG stays PNG; every other type becomes a JPEG (quality :data:`JPEG_QUALITY`). Raises
-    :class:`KeepOriginal` (or any decoder error) when the original should be kept. Runs in a worker
-    thread.
+    :class:`KeepOriginal` (or any decoder error) when the original should be kept, first of all when
+    it carries no metadata. Runs in a worker thread.
     """
     with Image.open(io.BytesIO(data), formats=DECODERS) as im:
+        if not carries_metadata(im, data):
+            raise KeepOriginal("no metadata to strip")
         width, height = im.size
         if width * height > MAX_PIXELS:
             raise KeepOriginal(f"{width}x{height} is over the {MAX_PIXELS} pixel limit")
@@ -142,6 +156,37 @@ def reencode(data: bytes, content_type: str) -> bytes:
             options["icc_profile"] = icc
         image.save(out, "JPEG", **options)
     return out.getvalue()
+
+
+def carries_metadata(im: Image.Image, data: bytes) -> bool:
+    """Whether the opened (not yet decoded) image ``im`` of ``data`` holds metadata worth stripping.
+
+    Only headers are read: Pillow's list of JPEG segments, its ``info`` for WebP and HEIC/HEIF
+    (EXIF, XMP and pi-heif's other metadata blocks), the first IFD's tags for TIFF, and a walk over
+    a PNG's chunk headers (Pillow reads the chunks after the image data only when it decodes).
+    """
+    if im.format == "MPO":
+        return True  # the further pictures carry EXIF of their own, and stripping keeps only the first
+    if im.format == "JPEG":
+        return any(marker in _JPEG_METADATA_SEGMENTS for marker, _ in getattr(im, "applist", ()))
+    if im.format == "PNG":
+        return any(kind in _PNG_METADATA_CHUNKS for kind in png_chunk_types(data))
+    if im.format == "TIFF":
+        return not _TIFF_METADATA_TAGS.isdisjoint(im.getexif())
+    return any(im.info.get(key) for key in ("exif", "xmp", "metadata"))
+
+
+def png_chunk_types(data: bytes) -> list[bytes]:
+    """The chunk types of the PNG ``data``, in order, up to ``IEND`` or where the data runs out."""
+    kinds: list[bytes] = []
+    at = 8  # after the signature
+    while at + 8 <= len(data):
+        kind = data[at + 4 : at + 8]
+        kinds.append(kind)
+        if kind == b"IEND":
+            break
+        at += 12 + int.from_bytes(data[at : at + 4], "big")  # length, type, data, CRC
+    return kinds
 
 
 def flatten(image: Image.Image, transparency: Any = None) -> Image.Image:

@@ -209,11 +209,11 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 async def create_attachment(
     ctx: Context, viewer: Principal, body: dict[str, Any], attachment_id: str | None = None
 ) -> dict[str, Any]:
-    """CreateAttachment: validate everything, write the bytes, then the row (SPEC §8.1).
+    """CreateAttachment: validate everything, write the bytes, then the row.
 
-    Photos lose their metadata before they are stored (:func:`memos_core.images.strip_metadata`),
-    except Android motion photos, whose embedded video re-encoding would drop; ``size`` is the
-    length of what is stored.
+    Photos that carry metadata lose it before they are stored (:func:`memos_core.images.strip_metadata`),
+    except Android motion photos, whose embedded video re-encoding would drop; every other upload is
+    stored byte for byte. ``size`` is the length of what is stored.
     """
     from .memos import new_uid
 

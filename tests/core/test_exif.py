@@ -1,6 +1,12 @@
-"""Metadata stripping of uploaded images over HTTP (SPEC §8.1): what is stored has no EXIF, GPS, XMP
-or comments, the EXIF orientation is applied, PNG stays PNG, other types become JPEG under their
-stored MIME type, and anything that cannot (or should not) be re-encoded keeps its original bytes."""
+"""Metadata stripping of uploaded images over HTTP: an image without metadata is stored byte for
+byte; one with metadata is stored without EXIF, GPS, XMP, IPTC, comments or text chunks, with the
+EXIF orientation applied, PNG staying PNG and other types becoming JPEG under their stored MIME type;
+anything that cannot (or should not) be re-encoded keeps its original bytes. ``size`` is always the
+length of what the file server hands out.
+
+``POST /api/v1/attachments`` with base64 ``content`` is the only upload path memos-py has (as
+upstream's REST gateway: no multipart endpoint, and the file server only serves), so every upload
+here goes through it."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import io
 import json
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -160,10 +167,133 @@ async def test_other_types_become_jpeg_under_their_own_mime_type(memos_client, o
 
 
 async def test_transparent_webp_is_flattened_onto_white(memos_client, owner):
-    original = photo("WEBP", mode="RGBA", size=(8, 8), lossless=True)
+    original = photo("WEBP", mode="RGBA", size=(8, 8), lossless=True, exif=exif_with_gps())
     body = await stored(memos_client, owner, await upload(memos_client, owner, "clear.webp", original))
     im = assert_clean(body)
     assert im.mode == "RGB" and im.getpixel((4, 4))[0] > 240
+
+
+# -- which metadata makes an upload re-encoded ---------------------------------------------------------
+def with_jpeg_segment(jpeg: bytes, marker: int, payload: bytes) -> bytes:
+    """``jpeg`` with one more segment right after its start-of-image marker."""
+    return jpeg[:2] + bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def iptc_segment_payload(caption: bytes) -> bytes:
+    """An APP13 Photoshop IRB holding one IPTC record (2:120, the caption)."""
+    record = b"\x1c\x02\x78" + len(caption).to_bytes(2, "big") + caption
+    record += b"\x00" * (len(record) % 2)
+    return b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00" + len(record).to_bytes(4, "big") + record
+
+
+def with_png_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
+    """``png`` with one more chunk placed after the image data, just before ``IEND``."""
+    at = png.index(b"IEND") - 4
+    chunk = len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    return png[:at] + chunk + png[at:]
+
+
+def png_text(key: str, value: str) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, value)  # a tEXt chunk before the image data, where Pillow writes it
+    return info
+
+
+def camera_only_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make, no GPS
+    return exif
+
+
+def plain(fmt: str) -> bytes:
+    """A small image of ``fmt`` with no metadata at all, as Pillow writes it."""
+    return photo(fmt)
+
+
+@pytest.mark.parametrize("kind", ["LOCAL", "DATABASE"])
+@pytest.mark.parametrize(
+    ("filename", "make", "mime"),
+    [
+        ("plain.png", lambda: photo("PNG", compress_level=1), "image/png"),  # not how Pillow would redo it
+        ("plain.jpg", lambda: plain("JPEG"), "image/jpeg"),
+        ("icc.jpg", lambda: photo("JPEG", icc_profile=b"\x00\x00\x02\x0cicc" + bytes(200)), "image/jpeg"),
+        ("palette.png", lambda: photo("PNG", mode="P", transparency=0, dpi=(300, 300)), "image/png"),
+        ("plain.webp", lambda: plain("WEBP"), "image/webp"),
+        ("plain.tiff", lambda: plain("TIFF"), "image/tiff"),
+        ("plain.heic", lambda: (FIXTURES / "green_900x600.heic").read_bytes(), "image/heic"),
+    ],
+)
+async def test_images_without_metadata_are_stored_byte_for_byte(memos_client, owner, kind, filename, make, mime):
+    await set_storage(memos_client, kind)
+    original = make()
+    with Image.open(io.BytesIO(original)) as im:  # the fixture really has nothing to strip
+        assert not im.getexif().get_ifd(GPS_IFD) and not im.info.get("exif") and not im.info.get("xmp")
+    attachment = await upload(memos_client, owner, filename, original)
+    assert attachment["type"] == mime and attachment["size"] == str(len(original))
+    assert await stored(memos_client, owner, attachment) == original
+
+
+@pytest.mark.parametrize("kind", ["LOCAL", "DATABASE"])
+@pytest.mark.parametrize(("filename", "fmt"), [("gps.png", "PNG"), ("gps.jpg", "JPEG")])
+async def test_the_same_images_with_gps_exif_lose_it(memos_client, owner, kind, filename, fmt):
+    await set_storage(memos_client, kind)
+    original = photo(fmt, exif=exif_with_gps())
+    with Image.open(io.BytesIO(original)) as im:
+        assert im.getexif().get_ifd(GPS_IFD) and im.getexif().get(0x010F) == "SpyCam"
+    attachment = await upload(memos_client, owner, filename, original)
+    body = await stored(memos_client, owner, attachment)  # also checks size == the downloaded length
+    assert body != original and attachment["size"] != str(len(original))
+    im = assert_clean(body)
+    assert not im.getexif().get_ifd(GPS_IFD) and im.format == fmt and im.size == (40, 20)
+
+
+@pytest.mark.parametrize(
+    ("case", "make"),
+    [
+        ("tEXt", lambda: photo("PNG", pnginfo=png_text("Comment", "secret"))),
+        ("tEXt after IDAT", lambda: with_png_chunk(plain("PNG"), b"tEXt", b"Author\x00secret")),
+        ("zTXt", lambda: with_png_chunk(plain("PNG"), b"zTXt", b"Comment\x00\x00" + zlib.compress(b"secret"))),
+        ("iTXt", lambda: with_png_chunk(plain("PNG"), b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + XMP)),
+        ("eXIf", lambda: photo("PNG", exif=exif_with_gps())),
+    ],
+)
+async def test_png_text_and_exif_chunks_are_stripped(memos_client, owner, case, make):
+    original = make()
+    attachment = await upload(memos_client, owner, "chunk.png", original)
+    body = await stored(memos_client, owner, attachment)
+    assert body != original and body.startswith(b"\x89PNG")
+    for chunk in (b"tEXt", b"iTXt", b"zTXt", b"eXIf"):
+        assert chunk not in body, case
+    im = assert_clean(body)
+    assert not im.text and im.size == (40, 20)  # text chunks after the image data included
+
+
+@pytest.mark.parametrize(
+    ("case", "make"),
+    [
+        ("COM", lambda: photo("JPEG", comment=b"secret comment")),
+        ("APP1 XMP", lambda: photo("JPEG", xmp=XMP)),
+        ("APP1 Exif", lambda: photo("JPEG", exif=camera_only_exif())),
+        ("APP13 IPTC", lambda: with_jpeg_segment(plain("JPEG"), 0xED, iptc_segment_payload(b"secret caption"))),
+    ],
+)
+async def test_each_jpeg_metadata_segment_makes_it_stripped(memos_client, owner, case, make):
+    original = make()
+    with Image.open(io.BytesIO(original)) as im:
+        assert {"COM": "comment", "APP1 XMP": "xmp", "APP1 Exif": "exif", "APP13 IPTC": "photoshop"}[case] in im.info
+    attachment = await upload(memos_client, owner, "seg.jpg", original)
+    body = await stored(memos_client, owner, attachment)
+    assert body != original
+    im = assert_clean(body)
+    assert not {marker for marker, _ in im.applist} & {"APP1", "APP13", "COM"}, case
+    assert "photoshop" not in im.info
+
+
+async def test_webp_with_xmp_only_is_stripped(memos_client, owner):
+    original = photo("WEBP", xmp=XMP)
+    body = await stored(memos_client, owner, await upload(memos_client, owner, "xmp.webp", original))
+    assert body != original
+    assert assert_clean(body).format == "JPEG"
 
 
 # -- kept as they are ----------------------------------------------------------------------------------
