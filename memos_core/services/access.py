@@ -103,6 +103,12 @@ def check_write(viewer: Principal | None, memo: Any) -> None:
         raise denied("permission denied")
 
 
+def may_write(viewer: Principal | None, creator_username: str) -> bool:
+    """Whether :func:`check_write` would let ``viewer`` change a memo of ``creator_username``: what
+    a page uses to decide which controls to show (the write itself is still checked)."""
+    return viewer is not None and (viewer.is_admin or viewer.user.username == creator_username)
+
+
 def check_reaction_owner(viewer: Principal | None, reaction: Any) -> None:
     """DeleteMemoReaction: the reaction's creator or an admin."""
     if viewer is None:

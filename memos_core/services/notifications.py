@@ -101,6 +101,13 @@ async def list_notifications(ctx: Context, viewer: Principal | None, username: s
     return await _build(ctx, viewer, await store.list_for_receiver(ctx.store, user.id))
 
 
+async def unread_count(ctx: Context, viewer: Principal | None) -> int:
+    """How many unread notifications the viewer has (one COUNT; a page's inbox badge)."""
+    if viewer is None:
+        return 0
+    return await store.count_unread(ctx.store, viewer.id)
+
+
 def _notice_id(raw: str) -> int:
     try:
         value = int(raw)

@@ -55,6 +55,14 @@ async def list_for_receiver(store, receiver_id: int) -> list[Notice]:
     return [_notice(r) for r in await store.fetch_all(q)]
 
 
+async def count_unread(store, receiver_id: int) -> int:
+    """UNREAD notices addressed to ``receiver_id`` whose sender still exists (what the list shows)."""
+    q = sa.select(sa.func.count()).select_from(
+        _select().where(ib.c.receiver_id == receiver_id, ib.c.status == "UNREAD").subquery()
+    )
+    return int(await store.fetch_val(q) or 0)
+
+
 async def get(store, notice_id: int, receiver_id: int) -> Notice | None:
     row = await store.fetch_one(_select().where(ib.c.id == notice_id, ib.c.receiver_id == receiver_id))
     return _notice(row) if row else None

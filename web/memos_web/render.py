@@ -1,0 +1,179 @@
+"""Templates: the Jinja environment, what every page knows, and memos made ready to draw.
+
+Pages get the API's own JSON shapes from the services and add only what drawing needs (rendered
+HTML, the creator's user, which controls the viewer may use), so REST, MCP and the pages can never
+disagree about what a memo is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from markupsafe import Markup
+
+from memos_core import User, context_of, viewer_of
+from memos_core.services import access, instance, notifications
+from memos_core.services import users as users_service
+
+from .assets import Assets
+from .security import csrf_token
+
+JINJA = web.AppKey("memos_web_jinja", jinja2.Environment)
+ASSETS = web.AppKey("memos_web_assets", Assets)
+TZ_COOKIE = "memos_tz"
+THEMES = ("system", "light", "dark")
+
+
+@dataclasses.dataclass
+class MemoView:
+    """A memo as a card draws it: the API JSON plus what the page adds."""
+
+    memo: dict[str, Any]
+    html: Markup
+    creator: User | None
+    can_write: bool
+    comments: list[dict[str, Any]]
+
+    @property
+    def uid(self) -> str:
+        return self.memo["name"].removeprefix("memos/")
+
+    @property
+    def url(self) -> str:
+        return "/" + self.memo["name"]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.memo[key]
+
+
+def setup(app: web.Application, assets: Assets) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        app_key=JINJA,
+        loader=jinja2.PackageLoader("memos_web", "templates"),
+        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    app[ASSETS] = assets
+    env.globals["asset"] = assets.url
+    env.filters["when"] = format_when
+    env.filters["iso"] = lambda t: t
+    env.filters["initial"] = lambda name: (name or "?")[:1].upper()
+
+
+def format_when(rfc3339: str, tz: str = "UTC") -> str:
+    """``2026-12-06T09:30:00Z`` -> ``2026-12-06 09:30`` in the viewer's zone."""
+    try:
+        t = dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return rfc3339
+    return t.astimezone(zone_of(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def zone_of(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name) if name else dt.UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def viewer_zone(request: web.Request) -> str:
+    """The viewer's IANA time zone, as the page's script reported it (a cookie), else UTC."""
+    name = request.cookies.get(TZ_COOKIE, "")
+    return name if name and isinstance(zone_of(name), ZoneInfo) else "UTC"
+
+
+async def user_preferences(request: web.Request) -> dict[str, Any]:
+    viewer = viewer_of(request)
+    if viewer is None:
+        return dict(users_service.GENERAL_DEFAULT)
+    _, value = await users_service.get_user_setting(context_of(request), viewer, viewer.user.username, "GENERAL")
+    return value.get("generalSetting", value)
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
+    """Render a whole page with what every page knows (viewer, instance, theme, CSRF token)."""
+    ctx = context_of(request)
+    store = ctx.store
+    viewer = viewer_of(request)
+    general = await instance.general(store)
+    prefs = await user_preferences(request)
+    theme = (prefs.get("theme") or "system").lower()
+    data = {
+        "request": request,
+        "viewer": viewer.user if viewer else None,
+        "is_admin": bool(viewer and viewer.is_admin),
+        "csrf_token": csrf_token(request),
+        "instance": general,
+        "instance_name": (general.get("customProfile") or {}).get("title") or "Memos",
+        "theme": theme if theme in THEMES else "system",
+        "tz": viewer_zone(request),
+        "path": request.path,
+        "prefs": prefs,
+        "unread": 0,
+        "reaction_choices": (await instance.memo_related(store)).get("reactions", []),
+    }
+    if viewer is not None:
+        data["unread"] = await unread_count(request)
+    data.update(context or {})
+    response = aiohttp_jinja2.render_template(template, request, data, app_key=JINJA, status=status)
+    response.enable_compression()
+    return response
+
+
+async def render_fragment(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    """A piece of a page for the page's script to swap in (same template macros, no layout)."""
+    viewer = viewer_of(request)
+    data = {
+        "request": request,
+        "viewer": viewer.user if viewer else None,
+        "is_admin": bool(viewer and viewer.is_admin),
+        "csrf_token": csrf_token(request),
+        "tz": viewer_zone(request),
+        "path": request.path,
+        "reaction_choices": (await instance.memo_related(context_of(request).store)).get("reactions", []),
+    }
+    data.update(context)
+    response = aiohttp_jinja2.render_template(template, request, data, app_key=JINJA)
+    response.enable_compression()
+    return response
+
+
+async def unread_count(request: web.Request) -> int:
+    return await notifications.unread_count(context_of(request), viewer_of(request))
+
+
+async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[MemoView]:
+    """Draw-ready memos: markdown rendered by the markdown plugin, creators in one query."""
+    ctx = context_of(request)
+    viewer = viewer_of(request)
+    usernames = sorted({m["creator"].removeprefix("users/") for m in memos})
+    creators = {u.username: u for u in await users_service.batch_get_users(ctx, usernames)}
+    out = []
+    for memo in memos:
+        creator = memo["creator"].removeprefix("users/")
+        html = await ctx.first("memos_render_markdown", content=memo["content"], app=ctx.app, base_url="")
+        comments = [
+            r
+            for r in memo.get("relations", [])
+            if r.get("type") == "COMMENT" and r["relatedMemo"]["name"] == memo["name"]
+        ]
+        out.append(
+            MemoView(
+                memo=memo,
+                html=Markup(html or ""),
+                creator=creators.get(creator),
+                can_write=access.may_write(viewer, creator),
+                comments=comments,
+            )
+        )
+    return out
