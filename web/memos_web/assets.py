@@ -1,8 +1,10 @@
-"""Static files with content-hashed URLs, so a new release is never served stale from a cache.
+"""Static files under a content-hashed folder, so a new release is never served stale from a cache.
 
-Every file under ``static/`` is read once at start-up; its URL carries the first 10 hex digits of
-its SHA-256 (``/static/web/app.3f2a9c1b0d.css``) and is served with a one-year immutable cache
-lifetime. A request for an old hash answers 404 rather than the wrong bytes.
+Every file under ``static/`` is read once at start-up. Their URLs share one folder named by the
+first 10 hex digits of a SHA-256 over all of them (``/static/web/3f2a9c1b0d/app.css``): any change
+to any file gives every URL a new name, and ES modules can still import each other by relative
+path (``import { post } from "./app.js"``). Files are served with a one-year immutable cache
+lifetime; a request for an old version answers 404 rather than the wrong bytes.
 """
 
 from __future__ import annotations
@@ -35,17 +37,19 @@ class Assets:
     def __init__(self, root: Path = STATIC_DIR) -> None:
         self._by_name: dict[str, Asset] = {}
         self._by_file: dict[str, Asset] = {}
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        release = hashlib.sha256()
+        for path in files:
+            release.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        self.version = release.hexdigest()[:10]
+        for path in files:
             name = path.relative_to(root).as_posix()
             body = path.read_bytes()
-            digest = hashlib.sha256(body).hexdigest()[:10]
-            stem, dot, suffix = name.rpartition(".")
-            hashed = f"{stem}.{digest}.{suffix}" if dot else f"{name}.{digest}"
-            content_type = _content_type(path)
             gzipped = gzip.compress(body, 9, mtime=0) if path.suffix in _COMPRESSIBLE else None
-            asset = Asset(PREFIX + hashed, body, gzipped, content_type, f'"{digest}"')
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            asset = Asset(f"{PREFIX}{self.version}/{name}", body, gzipped, _content_type(path), etag)
             self._by_name[name] = asset
-            self._by_file[hashed] = asset
+            self._by_file[f"{self.version}/{name}"] = asset
 
     def url(self, name: str) -> str:
         """The hashed URL of a static file; a missing name is a programming error."""
