@@ -1,7 +1,9 @@
-"""Identity providers, linked identities and the OAuth2 sign-in exchange (SPEC §10, §5.8).
+"""Identity providers, linked identities and the OAuth2 sign-in exchange.
 
 CRUD of ``identity-providers/{uid}``: anyone signed in may read (List is public), only admins write.
-``clientSecret`` is write-only: never returned, and kept when an update sends it empty.
+``clientSecret`` is write-only: never returned, and kept when an update sends it empty. Every write
+leaves a provider of type ``OAUTH2`` whose config has what the sign-in exchange needs
+(:func:`check_oauth2_config`); upstream stores anything and fails at sign-in instead.
 
 The OAuth2 exchange (:func:`resolve_sso_identity`) posts the code to ``tokenUrl`` with the client
 credentials in the form body (plus the PKCE ``code_verifier``), then reads ``userInfoUrl`` with the
@@ -46,9 +48,13 @@ PREFIX = "identity-providers/"
 OAUTH2 = "OAUTH2"
 TYPES = {1: OAUTH2}
 UPDATE_PATHS = ("title", "identifier_filter", "config")
+#: Where a request body carries the OAuth2 config, for messages naming the field.
+BODY_CONFIG = "config.oauth2Config"
 #: OAuth2Config fields (protojson names) and their snake_case spellings.
 _CONFIG_FIELDS = ("clientId", "clientSecret", "authUrl", "tokenUrl", "userInfoUrl")
 _MAPPING_FIELDS = ("identifier", "displayName", "email", "avatarUrl")
+#: The provider's endpoints: absolute http(s) URLs.
+_URL_FIELDS = ("authUrl", "tokenUrl", "userInfoUrl")
 #: Time limit of each call to the provider (upstream: 10 s for userinfo).
 HTTP_TIMEOUT = 10.0
 #: Largest token or userinfo response read from a provider.
@@ -135,18 +141,46 @@ def idp_json(idp: IdentityProvider) -> dict[str, Any]:
     }
 
 
-def _type(value: Any) -> str | None:
-    """``OAUTH2`` (name or 1); ``None`` for unspecified; 400 otherwise."""
-    if value in (None, "", 0, "TYPE_UNSPECIFIED"):
-        return None
+def _type(value: Any) -> str:
+    """``OAUTH2`` (name or 1); 400 for anything else, unspecified and missing included (the only
+    type there is: a provider of no type could never sign anyone in)."""
     if value == OAUTH2 or (isinstance(value, int) and not isinstance(value, bool) and TYPES.get(value) == OAUTH2):
         return OAUTH2
-    raise invalid(f"invalid type: {value!r}")
+    if value is None:
+        raise invalid("type is required: OAUTH2")
+    raise invalid(f"type {value!r} is not supported: only OAUTH2 is")
 
 
 def _body_config(body: dict[str, Any]) -> dict[str, Any]:
-    config = _object(body.get("config"), "config")
-    return parse_oauth2_config(_field(config, "oauth2Config"))
+    """The body's ``config.oauth2Config``, complete in protojson names; 400 when either is missing."""
+    config = body.get("config")
+    if config is None:
+        raise invalid("config is required")
+    oauth2 = _field(_object(config, "config"), "oauth2Config")
+    if oauth2 is None:
+        raise invalid(f"{BODY_CONFIG} is required")
+    return parse_oauth2_config(_object(oauth2, BODY_CONFIG), field=BODY_CONFIG)
+
+
+def check_oauth2_config(config: dict[str, Any], field: str = BODY_CONFIG) -> None:
+    """400 naming the field unless ``config`` (from :func:`parse_oauth2_config`) can be used: a
+    ``clientId``, absolute http(s) ``authUrl``, ``tokenUrl`` and ``userInfoUrl``, and the claim the
+    account is identified by (``fieldMapping.identifier``, without which no sign-in succeeds).
+    ``clientSecret`` may stay empty here: an update keeps the stored one when it is sent empty."""
+    if not config["clientId"].strip():
+        raise invalid(f"{field}.clientId is required")
+    for name in _URL_FIELDS:
+        url = config[name]
+        if not url:
+            raise invalid(f"{field}.{name} is required")
+        try:
+            if url != url.strip() or any(c.isspace() or not c.isprintable() for c in url):
+                raise netguard.BadURL("spaces or control characters")
+            netguard.check_url(url, allow_private=True)  # self-hosted providers are often private
+        except netguard.BadURL:
+            raise invalid(f"{field}.{name} must be an absolute http or https URL: {url!r}") from None
+    if not config["fieldMapping"]["identifier"].strip():
+        raise invalid(f"{field}.fieldMapping.identifier is required")
 
 
 # -- identity provider CRUD -----------------------------------------------------------------------
@@ -184,8 +218,7 @@ async def create_identity_provider(
 ) -> dict[str, Any]:
     """CreateIdentityProvider (admin). The uid is ``identityProviderId`` (UIDMatcher) or a short uuid.
 
-    As upstream, the config is not validated here: a provider missing what the exchange needs fails
-    at sign-in (500)."""
+    The type must be ``OAUTH2`` and the config pass :func:`check_oauth2_config` (400 otherwise)."""
     from .memos import new_uid
 
     _require_admin(viewer)
@@ -196,7 +229,9 @@ async def create_identity_provider(
     kind = _type(body.get("type"))
     title = _string(body.get("title"), "title")
     identifier_filter = _string(_field(body, "identifierFilter"), "identifierFilter")
-    config = _stored_config(_body_config(body)) if kind == OAUTH2 else {}
+    config = _body_config(body)
+    check_oauth2_config(config)
+    config = _stored_config(config)
     store = ctx.store
     if await idp_store.get_idp(store, uid) is not None:
         raise already_exists(f"identity provider {uid!r} already exists")
@@ -206,7 +241,7 @@ async def create_identity_provider(
                 store,
                 uid=uid,
                 title=title,
-                type=kind or "TYPE_UNSPECIFIED",
+                type=kind,
                 identifier_filter=identifier_filter,
                 config=config,
             )
@@ -221,12 +256,23 @@ async def update_identity_provider(
     ctx: Context, viewer: Principal | None, uid: str, body: dict[str, Any], mask: list[str]
 ) -> dict[str, Any]:
     """UpdateIdentityProvider (admin): the masked ``title``, ``identifier_filter`` and ``config``;
-    other paths are ignored. An empty ``clientSecret`` keeps the stored one."""
+    other paths are ignored. An empty ``clientSecret`` keeps the stored one.
+
+    A ``type`` in the body must be ``OAUTH2``; an omitted one means the stored type. A new config is
+    checked as on create, and an update that would leave the provider without an OAuth2 config (a
+    row of another type, written by hand or an old version, not given one) is a 400."""
     _require_admin(viewer)
     if not mask:
         raise invalid("update_mask is required")
     store = ctx.store
     idp = await _get(ctx, uid)
+    if body.get("type") is not None:
+        _type(body["type"])  # 400 unless OAUTH2
+    if idp.type != OAUTH2:
+        if "config" not in mask:
+            raise invalid("config is required: the stored provider has no OAuth2 config")
+        if body.get("type") is None:
+            raise invalid("type is required: OAUTH2, with the config the stored provider lacks")
     values: dict[str, Any] = {}
     for path in mask:
         if path == "title":
@@ -234,14 +280,12 @@ async def update_identity_provider(
         elif path == "identifier_filter":
             values["identifier_filter"] = _string(_field(body, "identifierFilter"), "identifierFilter")
         elif path == "config":
-            # The body's type decides how the config is read; an omitted type means the stored one.
-            kind = _type(body.get("type")) or idp.type
-            if kind != OAUTH2:
-                continue
             config = _body_config(body)
             if not config["clientSecret"]:
                 config["clientSecret"] = _stored(idp)["clientSecret"] if idp.type == OAUTH2 else ""
+            check_oauth2_config(config)
             values["config"] = _stored_config(config)
+            values["type"] = OAUTH2
     if values:
         async with store.transaction():
             await idp_store.update_idp(store, idp.id, **values)

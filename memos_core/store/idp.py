@@ -85,8 +85,10 @@ async def insert_idp(
 
 
 async def update_idp(store, idp_id: int, **values: Any) -> None:
-    """Write ``title``, ``identifier_filter`` and/or ``config`` of one provider."""
+    """Write ``title``, ``identifier_filter``, ``type`` and/or ``config`` of one provider."""
     columns: dict[str, Any] = {}
+    if "type" in values:
+        columns["type"] = values["type"]
     if "title" in values:
         columns["name"] = values["title"]
     if "identifier_filter" in values:
