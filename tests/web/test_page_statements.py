@@ -24,7 +24,11 @@ async def _seed(client, users, n: int) -> None:
         attachment = (await r.json())["name"]
         r = await client.post(
             "/api/v1/memos",
-            json={"content": f"memo {i} #tag{i % 3} #common", "visibility": "PUBLIC", "attachments": [{"name": attachment}]},
+            json={
+                "content": f"memo {i} #tag{i % 3} #common",
+                "visibility": "PUBLIC",
+                "attachments": [{"name": attachment}],
+            },
             headers=author.headers,
         )
         assert r.status == 200, await r.text()
