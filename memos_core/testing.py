@@ -14,17 +14,22 @@ Fixtures:
 * ``memos_app`` / ``memos_client``: the application and an aiohttp test client for it.
 * ``memos_users``: a factory, ``await memos_users("alice", role="ADMIN")``, that creates a user
   straight in the store and returns a :class:`TestUser` with a ready ``Authorization`` header.
+* ``memos_unchanged``: ``async with memos_unchanged(owner.headers, "/api/v1/memos/x", ...):`` reads
+  the paths over HTTP before and after the block and fails if any answer differs: a refused write
+  must leave what it aimed at as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import importlib.metadata
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import bcrypt
@@ -187,3 +192,30 @@ def memos_users(memos_client):
         return TestUser(id=user.id, username=user.username, role=user.role, password=password, token=token)
 
     return make
+
+
+@pytest.fixture
+def memos_unchanged(memos_client) -> Callable[..., contextlib.AbstractAsyncContextManager[None]]:
+    """Context manager factory: GET each path with ``headers`` (its owner's, say) before and after the
+    block and assert every answer is the same. A path must read back (200) beforehand, or the
+    comparison would prove nothing."""
+
+    async def read(headers: dict[str, str], paths: tuple[str, ...]) -> dict[str, tuple[int, Any]]:
+        answers = {}
+        for path in paths:
+            r = await memos_client.get(path, headers=headers)
+            answers[path] = (r.status, await r.json())
+        return answers
+
+    @contextlib.asynccontextmanager
+    async def unchanged(headers: dict[str, str], *paths: str) -> AsyncIterator[None]:
+        assert paths, "name what must stay unchanged"
+        before = await read(headers, paths)
+        unreadable = {p: a for p, a in before.items() if a[0] != 200}
+        assert not unreadable, f"cannot read back before the write: {unreadable}"
+        yield
+        after = await read(headers, paths)
+        changed = {p: (before[p], after[p]) for p in paths if after[p] != before[p]}
+        assert not changed, f"a refused write changed (before, after): {changed}"
+
+    return unchanged

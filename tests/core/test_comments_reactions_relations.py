@@ -110,7 +110,7 @@ async def test_comment_errors(memos_client, memos_users):
 
 
 # -- reactions -------------------------------------------------------------------------------------
-async def test_reactions(memos_client, memos_users, recorder):
+async def test_reactions(memos_client, memos_users, recorder, memos_unchanged):
     alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
@@ -140,11 +140,12 @@ async def test_reactions(memos_client, memos_users, recorder):
     assert (await r.json())["reactions"] == [first, second]
 
     rid = first["name"].rsplit("/", 1)[1]
-    assert (await memos_client.delete(f"/api/v1/memos/m1/reactions/{rid}")).status == 401
-    assert (await memos_client.delete(f"/api/v1/memos/m1/reactions/{rid}", headers=alice.headers)).status == 403
-    assert (await memos_client.delete(f"/api/v1/memos/other/reactions/{rid}", headers=bob.headers)).status == 404
-    assert (await memos_client.delete("/api/v1/memos/m1/reactions/999", headers=bob.headers)).status == 404
-    assert (await memos_client.delete("/api/v1/memos/m1/reactions/abc", headers=bob.headers)).status == 400
+    async with memos_unchanged(bob.headers, "/api/v1/memos/m1/reactions", "/api/v1/memos/m1"):
+        assert (await memos_client.delete(f"/api/v1/memos/m1/reactions/{rid}")).status == 401
+        assert (await memos_client.delete(f"/api/v1/memos/m1/reactions/{rid}", headers=alice.headers)).status == 403
+        assert (await memos_client.delete(f"/api/v1/memos/other/reactions/{rid}", headers=bob.headers)).status == 404
+        assert (await memos_client.delete("/api/v1/memos/m1/reactions/999", headers=bob.headers)).status == 404
+        assert (await memos_client.delete("/api/v1/memos/m1/reactions/abc", headers=bob.headers)).status == 400
     r = await memos_client.delete(f"/api/v1/memos/m1/reactions/{rid}", headers=bob.headers)
     assert r.status == 200 and await r.json() == {}
     sid = second["name"].rsplit("/", 1)[1]
@@ -287,6 +288,39 @@ async def test_create_with_relations(memos_client, memos_users):
             "type": "REFERENCE",
         }
     ]
+
+
+async def test_refused_comment_and_relation_writes_change_nothing(memos_client, memos_users, memos_unchanged):
+    alice = await memos_users("alice")
+    bob = await memos_users("bob")
+    for uid in ("a", "b", "c"):
+        await memo(memos_client, alice, uid)
+    await memo(memos_client, alice, "secret", visibility="PRIVATE")
+    r = await memos_client.patch(
+        "/api/v1/memos/a/relations", json={"relations": [{"relatedMemo": {"name": "memos/b"}}]}, headers=alice.headers
+    )
+    assert r.status == 200
+    r = await memos_client.post("/api/v1/memos/a/comments", json={"content": "mine"}, headers=alice.headers)
+    assert r.status == 200
+    owner_view = ("/api/v1/memos/a", "/api/v1/memos/a/relations", "/api/v1/memos/a/comments", "/api/v1/memos/b")
+    replace = {"relations": [{"relatedMemo": {"name": "memos/c"}}]}
+    for headers, status in (({}, 401), (bob.headers, 403)):
+        async with memos_unchanged(alice.headers, *owner_view, "/api/v1/memos/c/relations"):
+            r = await memos_client.patch("/api/v1/memos/a/relations", json=replace, headers=headers)
+            assert r.status == status
+            r = await memos_client.patch("/api/v1/memos/a/relations", json={"relations": []}, headers=headers)
+            assert r.status == status
+            r = await memos_client.patch("/api/v1/memos/a?updateMask=relations", json=replace, headers=headers)
+            assert r.status == status
+    # Comments: anonymous callers may not comment at all, others not under a memo they cannot see.
+    async with memos_unchanged(alice.headers, *owner_view):
+        r = await memos_client.post("/api/v1/memos/a/comments", json={"content": "anon"})
+        assert r.status == 401
+    async with memos_unchanged(alice.headers, "/api/v1/memos/secret", "/api/v1/memos/secret/comments"):
+        r = await memos_client.post("/api/v1/memos/secret/comments", json={"content": "peek"}, headers=bob.headers)
+        assert r.status == 403
+    # Nothing was created on the side either: alice's memos are the four she wrote plus her comment.
+    assert len(await rows(memos_client, tables.memo)) == 5
 
 
 async def test_relations_missing_memo(memos_client, memos_users):

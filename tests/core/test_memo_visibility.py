@@ -3,6 +3,8 @@ x PUBLIC / PROTECTED / PRIVATE x NORMAL / ARCHIVED."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from memos_core.context import CONTEXT
@@ -74,7 +76,18 @@ async def _list_relations(client, headers, uid):
 
 
 async def _set_relations(client, headers, uid):
-    return await client.patch(f"/api/v1/memos/{uid}/relations", json={"relations": []}, headers=headers)
+    body = {"relations": [{"relatedMemo": {"name": f"memos/{TARGET}"}}]}
+    return await client.patch(f"/api/v1/memos/{uid}/relations", json=body, headers=headers)
+
+
+#: The PUBLIC memo of alice's that SetMemoRelations points at (created by test_matrix).
+TARGET = "relation-target"
+WRITES = {"UpdateMemo", "DeleteMemo", "UpsertMemoReaction", "CreateMemoComment", "SetMemoRelations"}
+
+
+def read_back(uid: str) -> tuple[str, ...]:
+    """What a write on memo ``uid`` could change, as its owner reads it."""
+    return tuple(f"/api/v1/memos/{uid}{tail}" for tail in ("", "/reactions", "/comments", "/relations"))
 
 
 ROUTES = {
@@ -124,14 +137,22 @@ async def world(memos_client, memos_users):
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
-async def test_matrix(memos_client, world, route):
+async def test_matrix(memos_client, world, route, memos_unchanged):
     headers, make = world
     call, expected = ROUTES[route]
+    r = await memos_client.post(
+        f"/api/v1/memos?memoId={TARGET}", json={"content": "target", "visibility": "PUBLIC"}, headers=headers["owner"]
+    )
+    assert r.status == 200
     got, want = {}, {}
     for i, viewer in enumerate(VIEWERS):
         uids = await make(viewer)  # fresh memos per viewer: some routes delete or change them
         for cell, uid in uids.items():
-            r = await call(memos_client, headers[viewer], uid)
+            refused = route in WRITES and expected[cell][i] >= 400
+            # A refused write leaves the memo, its reactions, comments and relations as they were.
+            guard = memos_unchanged(headers["owner"], *read_back(uid)) if refused else contextlib.nullcontext()
+            async with guard:
+                r = await call(memos_client, headers[viewer], uid)
             got[(viewer, *cell)] = r.status
             want[(viewer, *cell)] = expected[cell][i]
             if r.status >= 400:

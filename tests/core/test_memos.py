@@ -267,20 +267,22 @@ async def test_update_bad_input_changes_nothing(memos_client, memos_users, mask,
     assert await r.json() == memo
 
 
-async def test_update_and_delete_permissions(memos_client, memos_users):
+async def test_update_and_delete_permissions(memos_client, memos_users, memos_unchanged):
     alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
     memo = await create(memos_client, alice, visibility="PUBLIC")
     url = f"/api/v1/{memo['name']}"
-    r = await memos_client.patch(url + "?updateMask=content", json={"content": "x"})
-    assert r.status == 401
-    r = await memos_client.patch(url + "?updateMask=content", json={"content": "x"}, headers=bob.headers)
-    assert r.status == 403
+    update = url + "?updateMask=content,pinned,visibility"
+    change = {"content": "x", "pinned": True, "visibility": "PRIVATE"}
+    for headers, status in (({}, 401), (bob.headers, 403)):
+        async with memos_unchanged(alice.headers, url):
+            r = await memos_client.patch(update, json=change, headers=headers)
+            assert r.status == status
+        async with memos_unchanged(alice.headers, url):
+            assert (await memos_client.delete(url, headers=headers)).status == status
     r = await memos_client.patch(url + "?updateMask=content", json={"content": "by admin"}, headers=admin.headers)
     assert r.status == 200 and (await r.json())["content"] == "by admin"
-    assert (await memos_client.delete(url)).status == 401
-    assert (await memos_client.delete(url, headers=bob.headers)).status == 403
     assert (await memos_client.delete(url, headers=admin.headers)).status == 200
     assert (await memos_client.delete(url, headers=admin.headers)).status == 404
     r = await memos_client.patch("/api/v1/memos/missing?updateMask=content", json={}, headers=alice.headers)

@@ -127,8 +127,8 @@ async def test_list_settings(memos_client, memos_users):
     assert body["settings"][0]["generalSetting"] == {"locale": "ja", "memoVisibility": "", "theme": ""}
 
 
-async def test_settings_are_owner_only(memos_client, memos_users):
-    await memos_users("alice")
+async def test_settings_are_owner_only(memos_client, memos_users, memos_unchanged):
+    alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
     for method, url in (
@@ -136,12 +136,13 @@ async def test_settings_are_owner_only(memos_client, memos_users):
         ("GET", "/api/v1/users/alice/settings"),
         ("PATCH", GENERAL_URL + "?updateMask=locale"),
     ):
-        r = await memos_client.request(method, url, json={"generalSetting": {"locale": "x"}})
-        assert r.status == 401
-        for viewer in (bob, admin):
-            r = await memos_client.request(
-                method, url, json={"generalSetting": {"locale": "x"}}, headers=viewer.headers
-            )
-            assert r.status == 403, (method, url)
+        async with memos_unchanged(alice.headers, GENERAL_URL, "/api/v1/users/alice/settings"):
+            r = await memos_client.request(method, url, json={"generalSetting": {"locale": "x"}})
+            assert r.status == 401
+            for viewer in (bob, admin):
+                r = await memos_client.request(
+                    method, url, json={"generalSetting": {"locale": "x"}}, headers=viewer.headers
+                )
+                assert r.status == 403, (method, url)
     r = await memos_client.get("/api/v1/users/ghost/settings/GENERAL", headers=bob.headers)
     assert r.status == 404

@@ -300,14 +300,23 @@ async def test_update_invalid_json(memos_client, memos_users):
     assert r.status == 400
 
 
-async def test_update_permissions(memos_client, memos_users):
-    await memos_users("alice")
+async def test_update_permissions(memos_client, memos_users, memos_unchanged):
+    alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
-    r = await patch(memos_client, "alice", {"displayName": "x"}, "display_name")
-    assert r.status == 401
-    r = await patch(memos_client, "alice", {"displayName": "x"}, "display_name", bob.headers)
-    assert r.status == 403
+    change = {"displayName": "x", "email": "taken@example.com", "password": "owned"}
+    for headers, status in (({}, 401), (bob.headers, 403)):
+        async with memos_unchanged(alice.headers, "/api/v1/users/alice", "/api/v1/auth/me"):
+            r = await patch(memos_client, "alice", change, "display_name,email,password", headers)
+            assert r.status == status
+            r = await patch(memos_client, "alice", {"role": "ADMIN"}, "role", headers)
+            assert r.status == status
+    # The password did not change either: the old one still signs in.
+    r = await memos_client.post(
+        "/api/v1/auth/signin", json={"passwordCredentials": {"username": "alice", "password": alice.password}}
+    )
+    assert r.status == 200
+    memos_client.session.cookie_jar.clear()
     r = await patch(memos_client, "ghost", {"displayName": "x"}, "display_name", admin.headers)
     assert r.status == 404
     # Admins change other users, including role and state...
@@ -320,20 +329,24 @@ async def test_update_permissions(memos_client, memos_users):
     r = await patch(memos_client, "bob", {"state": 1}, "state", admin.headers)  # numeric enum
     assert (await r.json())["state"] == "NORMAL"
     # ...but nobody changes their own role.
-    r = await patch(memos_client, "root", {"role": "USER"}, "role", admin.headers)
-    assert r.status == 403 and (await row(memos_client, "root")).role == "ADMIN"
+    async with memos_unchanged(admin.headers, "/api/v1/users/root"):
+        r = await patch(memos_client, "root", {"role": "USER"}, "role", admin.headers)
+        assert r.status == 403 and (await row(memos_client, "root")).role == "ADMIN"
     r = await patch(memos_client, "alice", {"role": "ROLE_UNSPECIFIED"}, "role", admin.headers)
     assert r.status == 400
 
 
-async def test_change_toggles_bind_admins(memos_client, memos_users):
+async def test_change_toggles_bind_admins(memos_client, memos_users, memos_unchanged):
     admin = await memos_users("root", role="ADMIN")
-    await memos_users("alice")
+    alice = await memos_users("alice")
     await set_general(memos_client, disallowChangeUsername=True, disallowChangeNickname=True)
-    r = await patch(memos_client, "alice", {"username": "alice2"}, "username", admin.headers)
-    assert r.status == 403
-    r = await patch(memos_client, "root", {"displayName": "R"}, "display_name", admin.headers)
-    assert r.status == 403
+    async with memos_unchanged(alice.headers, "/api/v1/users/alice"):
+        r = await patch(memos_client, "alice", {"username": "alice2"}, "username", admin.headers)
+        assert r.status == 403
+    assert (await memos_client.get("/api/v1/users/alice2")).status == 404
+    async with memos_unchanged(admin.headers, "/api/v1/users/root"):
+        r = await patch(memos_client, "root", {"displayName": "R"}, "display_name", admin.headers)
+        assert r.status == 403
     r = await patch(memos_client, "root", {"description": "ok"}, "description", admin.headers)
     assert r.status == 200
 
@@ -378,7 +391,7 @@ async def count(store, table, *where):
     return await store.fetch_val(sa.select(sa.func.count()).select_from(table).where(*where))
 
 
-async def test_delete_user_removes_everything_under_them(memos_client, memos_users):
+async def test_delete_user_removes_everything_under_them(memos_client, memos_users, memos_unchanged):
     alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
@@ -440,8 +453,11 @@ async def test_delete_user_removes_everything_under_them(memos_client, memos_use
             )
         )
 
-    r = await memos_client.delete("/api/v1/users/alice", headers=bob.headers)
-    assert r.status == 403
+    alice_view = ("/api/v1/users/alice", "/api/v1/memos/a1", "/api/v1/memos/a1/comments", "/api/v1/memos/a1/reactions")
+    for headers, status in (({}, 401), (bob.headers, 403)):
+        async with memos_unchanged(alice.headers, *alice_view, "/api/v1/users/alice/settings/GENERAL"):
+            r = await memos_client.delete("/api/v1/users/alice", headers=headers)
+            assert r.status == status
     r = await memos_client.delete("/api/v1/users/alice", headers=admin.headers)
     assert r.status == 200 and await r.json() == {}
     assert "Set-Cookie" not in r.headers  # not a self-delete
@@ -467,8 +483,6 @@ async def test_delete_user_removes_everything_under_them(memos_client, memos_use
 
 async def test_self_delete_clears_cookie(memos_client, memos_users):
     alice = await memos_users("alice")
-    r = await memos_client.delete("/api/v1/users/alice")
-    assert r.status == 401
     r = await memos_client.delete("/api/v1/users/alice", headers=alice.headers)
     assert r.status == 200
     assert r.headers["Set-Cookie"].startswith("memos_refresh=; ")

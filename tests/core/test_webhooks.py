@@ -103,7 +103,7 @@ async def test_create_list_update_delete(memos_client, memos_users):
     assert (await r.json())["code"] == 5
 
 
-async def test_access(memos_client, memos_users):
+async def test_access(memos_client, memos_users, memos_unchanged):
     alice = await memos_users("alice")
     bob = await memos_users("bob")
     admin = await memos_users("root", role="ADMIN")
@@ -113,14 +113,16 @@ async def test_access(memos_client, memos_users):
     calls = [
         ("GET", BASE.format("alice"), None),
         ("POST", BASE.format("alice"), {"url": PUBLIC_URL}),
-        ("PATCH", url + "?updateMask=display_name", {"displayName": "x"}),
+        ("PATCH", url + "?updateMask=display_name,url", {"displayName": "x", "url": "https://9.9.9.9/taken"}),
         ("DELETE", url, None),
     ]
     for method, path, body in calls:
-        r = await memos_client.request(method, path, json=body)
-        assert (r.status, (await r.json())["code"]) == (401, 16), (method, path)
-        r = await memos_client.request(method, path, json=body, headers=bob.headers)
-        assert (r.status, (await r.json())["code"]) == (403, 7), (method, path)
+        # Refused calls leave alice's hooks, and the setting that holds them, as they were.
+        async with memos_unchanged(alice.headers, BASE.format("alice"), "/api/v1/users/alice/settings/WEBHOOKS"):
+            r = await memos_client.request(method, path, json=body)
+            assert (r.status, (await r.json())["code"]) == (401, 16), (method, path)
+            r = await memos_client.request(method, path, json=body, headers=bob.headers)
+            assert (r.status, (await r.json())["code"]) == (403, 7), (method, path)
 
     # Admins manage anyone's webhooks.
     assert [h["name"] for h in await listed(memos_client, admin)] == [hook["name"]]
