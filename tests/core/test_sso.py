@@ -1,11 +1,10 @@
 """SSO sign-in and linked identities over HTTP against a local fake OAuth2 provider (SPEC §10, §5.8)."""
 
 import asyncio
-import dataclasses
+import importlib.util
+import sys
 import uuid
-
-import pytest
-from aiohttp import web
+from pathlib import Path
 
 from memos_core.context import CONTEXT
 from memos_core.store import settings as settings_store
@@ -15,78 +14,18 @@ SIGNIN = "/api/v1/auth/signin"
 REDIRECT = "https://memos.example.com/auth/callback"
 
 
-@dataclasses.dataclass
-class FakeProvider:
-    """A minimal OAuth2 provider: ``/token`` trades a known code for a token, ``/userinfo`` returns
-    the claims registered for that code. Every token request's form is recorded."""
-
-    server: object = None
-    claims: dict = dataclasses.field(default_factory=dict)  # code -> userinfo JSON
-    token_requests: list = dataclasses.field(default_factory=list)
-    userinfo_auth: list = dataclasses.field(default_factory=list)
-    userinfo_status: int = 200
-
-    def url(self, path):
-        return str(self.server.make_url(path))
-
-    def code_for(self, claims):
-        code = uuid.uuid4().hex
-        self.claims[code] = claims
-        return code
+def _fixture_module(name: str):
+    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-@pytest.fixture
-async def provider(aiohttp_server):
-    fake = FakeProvider()
-
-    async def token(request):
-        form = dict(await request.post())
-        fake.token_requests.append(form)
-        if form.get("grant_type") != "authorization_code" or form.get("code") not in fake.claims:
-            return web.json_response({"error": "invalid_grant"}, status=400)
-        if form.get("client_id") != "memos-client" or form.get("client_secret") != "s3cret":
-            return web.json_response({"error": "invalid_client"}, status=401)
-        return web.json_response({"access_token": "at-" + form["code"], "token_type": "Bearer"})
-
-    async def userinfo(request):
-        auth = request.headers.get("Authorization", "")
-        fake.userinfo_auth.append(auth)
-        if fake.userinfo_status != 200:
-            return web.json_response({"error": "nope"}, status=fake.userinfo_status)
-        code = auth.removeprefix("Bearer at-")
-        if not auth.startswith("Bearer at-") or code not in fake.claims:
-            return web.json_response({"error": "invalid_token"}, status=401)
-        return web.json_response(fake.claims[code])
-
-    app = web.Application()
-    app.router.add_post("/token", token)
-    app.router.add_get("/userinfo", userinfo)
-    fake.server = await aiohttp_server(app)
-    return fake
-
-
-async def make_idp(client, admin, provider, uid="fake", *, identifier="login", identifier_filter="", **config):
-    oauth2 = {
-        "clientId": "memos-client",
-        "clientSecret": "s3cret",
-        "authUrl": provider.url("/authorize"),
-        "tokenUrl": provider.url("/token"),
-        "userInfoUrl": provider.url("/userinfo"),
-        "scopes": ["user"],
-        "fieldMapping": {"identifier": identifier, "displayName": "name", "email": "email", "avatarUrl": "avatar"},
-    }
-    oauth2.update(config)
-    body = {
-        "type": "OAUTH2",
-        "title": "Fake",
-        "identifierFilter": identifier_filter,
-        "config": {"oauth2Config": oauth2},
-    }
-    r = await client.post(
-        "/api/v1/identity-providers", json=body, params={"identityProviderId": uid}, headers=admin.headers
-    )
-    assert r.status == 200, await r.text()
-    return (await r.json())["name"]
+oauth = _fixture_module("oauth_provider")
+provider = oauth.provider  # the fake OAuth2 provider fixture
+make_idp = oauth.make_idp
 
 
 async def sso(client, idp_name, code, **extra):

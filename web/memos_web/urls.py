@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+from aiohttp import web
+
+from memos_core import CONTEXT
+
 
 def safe_redirect(target: str | None, default: str = "/home") -> str:
     """``target`` if it is a path on this site (``/x``), else ``default``: never an open redirect.
@@ -26,3 +30,9 @@ def signin_url(next_path: str) -> str:
 def memo_url(memo_name: str) -> str:
     """``memos/abc`` -> ``/memos/abc``."""
     return "/" + memo_name
+
+
+def site_url(request: web.Request) -> str:
+    """This site's origin: the configured instance URL, else what the browser used to reach us."""
+    configured = request.config_dict[CONTEXT].config.instance_url
+    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"

@@ -1,5 +1,5 @@
 """The pages and form handlers, one module per area; each exposes a ``routes`` table."""
 
-from . import auth, memo, timeline
+from . import auth, memo, sso, timeline
 
-ROUTES = (auth.routes, timeline.routes, memo.routes)
+ROUTES = (auth.routes, sso.routes, timeline.routes, memo.routes)

@@ -1,0 +1,197 @@
+"""Single sign-on: the OAuth2 authorization-code flow with ``state`` and PKCE, done by the server.
+
+``GET /auth/sso/{idp}`` draws a random ``state`` and PKCE ``code_verifier``, keeps them in a short-lived
+HttpOnly cookie signed with an HMAC under the instance secret (so any instance serving the database
+can check it, and the browser cannot forge it), and sends the browser to the provider's ``authUrl``
+with the S256 ``code_challenge``. The provider comes back to ``GET /auth/callback``: the ``state``
+must match the cookie's, then the code and verifier go to the core's ``ssoCredentials`` sign-in,
+which sets the same refresh cookie as the password form. Every failure lands on the sign-in page
+with a message saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from memos_core import CONTEXT, ApiError, Code, context_of
+from memos_core.services import auth as auth_service
+from memos_core.services import idp as idp_service
+
+from ..urls import safe_redirect, site_url
+from .auth import _auth_page, _signed_in_response, client_info
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+SSO_COOKIE = "memos_sso"
+#: How long a started sign-in may take at the provider (upstream's page allows 10 minutes too).
+FLOW_SECONDS = 600
+_COOKIE_PATH = "/auth"
+
+
+# -- the signed flow cookie ------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _key(request: web.Request) -> bytes:
+    return hashlib.sha256(("memos-web-sso:" + request.config_dict[CONTEXT].secret).encode()).digest()
+
+
+def seal(request: web.Request, flow: dict[str, Any]) -> str:
+    """``flow`` as ``payload.mac``: readable, but not forgeable without the instance secret."""
+    payload = _b64(json.dumps(flow, separators=(",", ":")).encode())
+    mac = _b64(hmac.new(_key(request), payload.encode(), hashlib.sha256).digest())
+    return f"{payload}.{mac}"
+
+
+def unseal(request: web.Request, value: str) -> dict[str, Any] | None:
+    """The flow in a cookie made by :func:`seal`, or ``None`` if it was altered or has expired."""
+    payload, _, mac = value.partition(".")
+    expected = _b64(hmac.new(_key(request), payload.encode(), hashlib.sha256).digest())
+    if not payload or not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        flow = json.loads(_unb64(payload))
+    except ValueError:
+        return None
+    if not isinstance(flow, dict) or not isinstance(flow.get("exp"), int) or flow["exp"] < time.time():
+        return None
+    return flow
+
+
+def code_challenge(verifier: str) -> str:
+    """PKCE S256: base64url(SHA-256(verifier)) without padding."""
+    return _b64(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def _clear_flow(response: web.StreamResponse) -> None:
+    response.del_cookie(SSO_COOKIE, path=_COOKIE_PATH)
+
+
+# -- the flow --------------------------------------------------------------------------------------
+async def _failed(request: web.Request, message: str, status: int, redirect: str | None = None) -> web.Response:
+    response = await _auth_page(request, "signin.html", error=message, redirect=redirect)
+    response.set_status(status)
+    _clear_flow(response)
+    return response
+
+
+@routes.get("/auth/sso/{idp}", name="web.sso.start")
+async def start(request: web.Request) -> web.StreamResponse:
+    """Send the browser to the provider, remembering (signed, in a cookie) how to check its answer."""
+    ctx = context_of(request)
+    uid = request.match_info["idp"]
+    target = safe_redirect(request.query.get("redirect"))
+    try:
+        provider = await idp_service.get_identity_provider(ctx, uid)
+    except ApiError:
+        return await _failed(request, "This sign-in provider does not exist (any more).", 404, target)
+    config = (provider.get("config") or {}).get("oauth2Config") or {}
+    if not config.get("authUrl") or not config.get("clientId"):
+        return await _failed(request, f"Sign-in with {provider['title']} is not set up completely.", 400, target)
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9_-], within RFC 7636's 43..128
+    redirect_uri = site_url(request) + "/auth/callback"
+    flow = {
+        "state": state,
+        "verifier": verifier,
+        "idp": uid,
+        "redirectUri": redirect_uri,
+        "redirect": target,
+        "exp": int(time.time()) + FLOW_SECONDS,
+    }
+    query = {
+        "client_id": config["clientId"],
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": " ".join(config.get("scopes") or []),
+        "state": state,
+        "code_challenge": code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    auth_url = config["authUrl"]
+    response = web.HTTPFound(auth_url + ("&" if "?" in auth_url else "?") + urlencode(query))
+    response.set_cookie(
+        SSO_COOKIE,
+        seal(request, flow),
+        path=_COOKIE_PATH,
+        max_age=FLOW_SECONDS,
+        httponly=True,
+        samesite="Lax",
+        secure=site_url(request).startswith("https://"),
+    )
+    raise response
+
+
+def _message(error: ApiError, title: str) -> tuple[str, int]:
+    """What the sign-in page says about a refused SSO sign-in, and its status."""
+    text = error.message
+    if error.code == Code.PERMISSION_DENIED:
+        if "registration" in text:
+            return (
+                f"No account here is linked to this {title} account, and registration is closed. "
+                "Ask an administrator to create your account.",
+                403,
+            )
+        if "archived" in text:
+            return "This account has been archived.", 403
+        if text.startswith("identifier "):
+            return f"This {title} account may not sign in here.", 403
+        return text, 403
+    if error.code == Code.RESOURCE_EXHAUSTED:
+        return text, 429
+    log.warning("SSO sign-in with %s failed: %s", title, text)
+    return f"Signing in with {title} failed. Try again, or ask an administrator to check the provider.", 502
+
+
+@routes.get("/auth/callback", name="web.sso.callback")
+async def callback(request: web.Request) -> web.StreamResponse:
+    """Check the provider's answer against the flow cookie, then sign in with the code and verifier."""
+    ctx = context_of(request)
+    flow = unseal(request, request.cookies.get(SSO_COOKIE, ""))
+    state = request.query.get("state", "")
+    if flow is None or not state or not hmac.compare_digest(state.encode(), str(flow["state"]).encode()):
+        return await _failed(
+            request, "This sign-in link has expired or was not started here. Please sign in again.", 400
+        )
+    target = safe_redirect(flow.get("redirect"))
+    try:
+        title = (await idp_service.get_identity_provider(ctx, str(flow["idp"])))["title"]
+    except ApiError:
+        return await _failed(request, "This sign-in provider does not exist (any more).", 400, target)
+    if request.query.get("error"):
+        denied = request.query["error"] == "access_denied"
+        message = f"Sign-in with {title} was cancelled." if denied else f"{title} refused the sign-in."
+        return await _failed(request, message, 403 if denied else 400, target)
+    code = request.query.get("code", "")
+    if not code:
+        return await _failed(request, f"{title} sent no authorization code. Please sign in again.", 400, target)
+    credentials = {
+        "idpName": idp_service.PREFIX + str(flow["idp"]),
+        "code": code,
+        "redirectUri": str(flow["redirectUri"]),
+        "codeVerifier": str(flow["verifier"]),
+    }
+    try:
+        session = await auth_service.sign_in(ctx, {"ssoCredentials": credentials}, client_info(request))
+    except ApiError as e:
+        message, status = _message(e, title)
+        return await _failed(request, message, status, target)
+    response = _signed_in_response(request, session, target)
+    _clear_flow(response)
+    raise response
