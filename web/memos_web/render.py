@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +40,7 @@ class MemoView:
     creator: User | None
     can_write: bool
     comments: list[dict[str, Any]]
+    blurred_by: str = ""  # the tag whose TAGS setting asks to blur the content until clicked
 
     @property
     def uid(self) -> str:
@@ -158,6 +160,7 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
     viewer = viewer_of(request)
     usernames = sorted({m["creator"].removeprefix("users/") for m in memos})
     creators = {u.username: u for u in await users_service.batch_get_users(ctx, usernames)}
+    blur = blur_patterns(await instance.get_setting(ctx.store, "TAGS"))
     out = []
     for memo in memos:
         creator = memo["creator"].removeprefix("users/")
@@ -174,6 +177,19 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
                 creator=creators.get(creator),
                 can_write=access.may_write(viewer, creator),
                 comments=comments,
+                blurred_by=next((t for t in memo.get("tags", []) if any(p.fullmatch(t) for p in blur)), ""),
             )
         )
+    return out
+
+
+def blur_patterns(tags_setting: dict[str, Any]) -> list[re.Pattern[str]]:
+    """The TAGS setting's patterns whose memos are blurred until clicked (anchored, as clients do)."""
+    out = []
+    for pattern, meta in (tags_setting.get("tags") or {}).items():
+        if isinstance(meta, dict) and meta.get("blurContent"):
+            try:
+                out.append(re.compile(pattern))
+            except re.error:
+                continue  # validated on write; an old stored value must not break the page
     return out

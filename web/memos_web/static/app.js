@@ -1,3 +1,4 @@
+import "./editor.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link
 // without this script; here it happens in place, without a page load.
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -183,6 +184,19 @@ export function enhance(root) {
   root.querySelectorAll("[data-tasks] input.task-list-item-checkbox").forEach((box) => {
     box.disabled = false;
     box.setAttribute("aria-label", "Toggle task: " + box.parentElement.textContent.trim());
+  });
+  root.querySelectorAll(".markdown pre").forEach((pre) => {
+    if (pre.querySelector(".copy-code")) return;
+    const copy = document.createElement("button");
+    copy.type = "button";
+    copy.className = "copy-code";
+    copy.textContent = "Copy";
+    copy.setAttribute("aria-label", "Copy code");
+    copy.addEventListener("click", async () => {
+      await navigator.clipboard.writeText(pre.querySelector("code")?.innerText ?? pre.innerText);
+      toast("Code copied");
+    });
+    pre.append(copy);
   });
   root.querySelectorAll(".markdown a[href^='http']").forEach((a) => {
     a.target = "_blank";
