@@ -116,6 +116,7 @@ def _serve(config: Config) -> int:
     from aiohttp import web
 
     from .app import create_app
+    from .clientip import AccessLogger
     from .plugins import PluginError
     from .store import SchemaError
 
@@ -123,11 +124,11 @@ def _serve(config: Config) -> int:
     try:
         app = create_app(config)
         if config.unix_sock:
-            web.run_app(app, path=config.unix_sock, print=None)
+            web.run_app(app, path=config.unix_sock, print=None, access_log_class=AccessLogger)
         else:
             host = config.addr or None
             print(f"memos-py {__version__} serving on http://{config.addr or 'localhost'}:{config.port}", flush=True)
-            web.run_app(app, host=host, port=config.port, print=None)
+            web.run_app(app, host=host, port=config.port, print=None, access_log_class=AccessLogger)
     except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Process configuration: ``memos serve`` flags and ``MEMOS_*`` environment variables (SPEC §1.1).
+"""Process configuration: ``memos serve`` flags and ``MEMOS_*`` environment variables, as upstream reads them.
 
 An explicitly set flag beats the environment, and the environment beats the default.
 """
@@ -6,10 +6,40 @@ An explicitly set flag beats the environment, and the environment beats the defa
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 DRIVERS = ("sqlite", "mysql", "postgres")
+#: The ``MEMOS_TRUSTED_PROXIES`` entry that trusts whatever connects over the unix socket.
+UNIX_PEER = "unix"
+
+
+def parse_trusted_proxies(value: str | Iterable[str]) -> tuple[str, ...]:
+    """``MEMOS_TRUSTED_PROXIES`` (comma-separated, or already split) as canonical network strings.
+
+    Each entry is an IPv4/IPv6 address (a one-address network), a CIDR network (host bits are
+    masked off: ``10.1.2.3/8`` is ``10.0.0.0/8``) or ``unix``. A bad entry raises ``ValueError``
+    naming it, which ``memos serve`` reports before it starts.
+    """
+    entries = value.split(",") if isinstance(value, str) else value
+    parsed: list[str] = []
+    for raw in entries:
+        entry = raw.strip() if isinstance(raw, str) else raw
+        if entry == "":
+            continue
+        if entry == UNIX_PEER:
+            parsed.append(UNIX_PEER)
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"MEMOS_TRUSTED_PROXIES: {entry!r} is not an IP address, a CIDR network or {UNIX_PEER!r}"
+            ) from None
+        parsed.append(str(network))
+    return tuple(dict.fromkeys(parsed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +57,14 @@ class Config:
     disable_plugins: tuple[str, ...] = ()  # MEMOS_DISABLE_PLUGINS blocklist
     trace_plugins: bool = False  # MEMOS_TRACE_PLUGINS=1 logs every hook call
     live_poll_interval: float = 0.5  # MEMOS_LIVE_POLL_INTERVAL: seconds between looks for other instances' events
-    live_heartbeat: float = 30.0  # seconds between SSE heartbeats (SPEC §2.3)
+    live_heartbeat: float = 30.0  # seconds between SSE heartbeats, as upstream sends them
+    #: MEMOS_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed (see memos_core.clientip)
+    trusted_proxies: tuple[str, ...] = ()
     version: str = "0.28.0"
+
+    def __post_init__(self) -> None:
+        # Validated and canonical however the Config was made (environment, tests, dataclasses.replace).
+        object.__setattr__(self, "trusted_proxies", parse_trusted_proxies(self.trusted_proxies))
 
     @property
     def demo(self) -> bool:
@@ -69,6 +105,7 @@ class Config:
             "disable_plugins": names("DISABLE_PLUGINS"),
             "trace_plugins": flag("TRACE_PLUGINS"),
             "live_poll_interval": float(get("LIVE_POLL_INTERVAL", "0.5") or 0.5),
+            "trusted_proxies": parse_trusted_proxies(get("TRUSTED_PROXIES")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):

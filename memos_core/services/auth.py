@@ -47,7 +47,7 @@ Provider = Callable[[Any, dict[str, Any]], Awaitable[User]]
 # -- client info ----------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class ClientInfo:
-    """Who signed in from where, stored with each refresh token (SPEC §4.4)."""
+    """Who signed in from where, stored with each refresh token as upstream stores it."""
 
     user_agent: str = ""
     ip_address: str = ""
@@ -56,10 +56,10 @@ class ClientInfo:
     browser: str = ""
 
     @classmethod
-    def from_headers(cls, headers: Any, remote: str | None = None) -> ClientInfo:
+    def from_headers(cls, headers: Any, ip: str = "") -> ClientInfo:
+        """From the request headers and the client address (:func:`memos_core.clientip.client_ip`:
+        upstream took the first X-Forwarded-For entry, which any client can write)."""
         ua = headers.get("User-Agent", "")
-        forwarded = headers.get("X-Forwarded-For", "")
-        ip = forwarded.split(",")[0].strip() or headers.get("X-Real-IP", "").strip() or (remote or "")
         device, os_name, browser = parse_user_agent(ua)
         return cls(user_agent=ua, ip_address=ip, device_type=device, os=os_name, browser=browser)
 

@@ -2,6 +2,7 @@
 app serving one database throttles against one shared budget."""
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -33,6 +34,17 @@ async def second_client(aiohttp_client, memos_client, memos_config):
     """Another app on the same database, as a second process behind a load balancer would be
     (``memos_client`` is started first, so the schema exists)."""
     return await aiohttp_client(create_app(memos_config))
+
+
+@pytest.fixture
+def proxied(aiohttp_client, memos_client, memos_config):
+    """Factory: another app on the same database that trusts ``trusted`` (by default the test
+    client's peer, 127.0.0.1) as reverse proxies."""
+
+    async def make(trusted: str = "127.0.0.1"):
+        return await aiohttp_client(create_app(dataclasses.replace(memos_config, trusted_proxies=trusted)))
+
+    return make
 
 
 @pytest.fixture
@@ -79,9 +91,9 @@ async def test_success_on_one_app_resets_the_username_for_the_other(memos_client
     assert (await signin(a, "alice", alice.password)).status == 200
 
 
-async def test_ip_budget_is_shared_between_apps(memos_client, second_client, memos_users, no_burn):
+async def test_ip_budget_is_shared_between_apps(proxied, memos_users, no_burn):
     await memos_users("alice")
-    a, b = memos_client, second_client
+    a, b = await proxied(), await proxied()
     ip = {"X-Forwarded-For": "192.0.2.9"}
     for i in range(20):
         assert (await signin(a if i % 2 else b, f"user{i}", "x", **ip)).status == 400
@@ -149,10 +161,10 @@ async def test_expired_failures_are_pruned_in_bounded_batches(memos_client, monk
         assert {key for key, _ in left} == {failures_store.subject("user", u) for u in ("fresh", "newer", "newest")}
 
 
-async def test_keys_are_fixed_length_digests(memos_client, no_burn):
+async def test_keys_are_fixed_length_digests(memos_client, proxied, no_burn):
     store = memos_client.app[CONTEXT].store
     long_name = "x" * 5000
-    assert (await signin(memos_client, long_name, "pw", **{"X-Forwarded-For": "2001:db8::1"})).status == 400
+    assert (await signin(await proxied(), long_name, "pw", **{"X-Forwarded-For": "2001:db8::1"})).status == 400
     stored = {key for key, _ in await rows(store)}
     assert stored == {failures_store.subject("user", long_name), failures_store.subject("ip", "2001:db8::1")}
     assert all(len(key) == 64 for key in stored)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...auth.cookies import REFRESH_COOKIE, clear_cookie_headers, cookie_headers, refresh_cookie_of
+from ...clientip import client_ip
 from ...context import context_of, viewer_of
 from ...errors import unauthenticated
 from ...services import auth as auth_service
@@ -21,7 +22,7 @@ __all__ = ["REFRESH_COOKIE", "clear_cookie_headers", "cookie_headers", "refresh_
 
 
 def _client(request: web.Request) -> auth_service.ClientInfo:
-    return auth_service.ClientInfo.from_headers(request.headers, request.remote)
+    return auth_service.ClientInfo.from_headers(request.headers, client_ip(request))
 
 
 @routes.post("/auth/signin", name="AuthService.SignIn")
