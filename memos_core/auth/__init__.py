@@ -15,11 +15,15 @@ class Principal:
 
     ``method`` is how they authenticated: ``"access_token"`` (a session JWT), ``"pat"`` (personal
     access token) or a plugin's own name. ``token_id`` identifies the credential where it has one.
+    ``session_ids`` are the refresh-token ids (``tid``) of the user's sign-in sessions the request
+    shows it holds: the session its access token was issued with, and the session of a refresh
+    cookie of the same user sent along. A password change keeps these and ends the others.
     """
 
     user: User
     method: str
     token_id: str = ""
+    session_ids: tuple[str, ...] = ()
 
     @property
     def id(self) -> int:

@@ -6,18 +6,20 @@ Password and SSO (OAuth2) sign-in are its auth providers (``passwordCredentials`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from aiohttp import web
 
 from ..context import CONTEXT
-from ..errors import unauthenticated
+from ..errors import ApiError, unauthenticated
 from ..hookspecs import hookimpl
 from ..services import auth as auth_service
 from ..store import settings as settings_store
 from ..store import users as users_store
 from . import Principal, tokens
+from .cookies import refresh_cookie_of
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,24 @@ async def principal_for_token(ctx, token: str) -> Principal:
     user = await users_store.get_user(store, id=claims["user_id"])
     if user is None or user.is_archived:
         raise unauthenticated("user not found")
-    return Principal(user=user, method="access_token")
+    sid = claims.get("sid")
+    return Principal(user=user, method="access_token", session_ids=(sid,) if isinstance(sid, str) and sid else ())
+
+
+def with_cookie_session(ctx, principal: Principal, refresh_token: str | None) -> Principal:
+    """``principal`` plus the session of the refresh cookie sent with the request, when the cookie is a
+    genuinely signed refresh token of the same user. Only the signature is checked (no database read):
+    whether that session is still live matters only to what uses the id (a password change keeps it)."""
+    if not refresh_token:
+        return principal
+    try:
+        claims = tokens.verify(ctx.secret, refresh_token, kind="refresh")
+    except ApiError:
+        return principal
+    tid = claims.get("tid")
+    if claims["user_id"] != principal.id or not isinstance(tid, str) or not tid or tid in principal.session_ids:
+        return principal
+    return dataclasses.replace(principal, session_ids=(*principal.session_ids, tid))
 
 
 async def _touch(store, user_id: int, token_id: str, now: int) -> None:
@@ -90,7 +109,8 @@ async def memos_authenticate(app: web.Application, request: web.Request):
     token = bearer_token(request)
     if token is None:
         return None
-    return await principal_for_token(app[CONTEXT], token)
+    ctx = app[CONTEXT]
+    return with_cookie_session(ctx, await principal_for_token(ctx, token), refresh_cookie_of(request))
 
 
 @hookimpl(trylast=True)

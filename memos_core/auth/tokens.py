@@ -1,4 +1,4 @@
-"""Access and refresh JWTs (SPEC §4.3-4.4) and personal access tokens (SPEC §4.5)."""
+"""Access and refresh JWTs and personal access tokens, in the formats upstream issues."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ PAT_PREFIX = "memos_pat_"
 _PAT_ALPHABET = string.digits + string.ascii_letters
 
 
-def issue_access_token(secret: str, *, user_id: int, username: str, role: str, status: str) -> tuple[str, int]:
+def issue_access_token(
+    secret: str, *, user_id: int, username: str, role: str, status: str, session_id: str = ""
+) -> tuple[str, int]:
+    """Return ``(jwt, expires_at)``. ``session_id`` (claim ``sid``, which upstream does not send) is the
+    ``tid`` of the refresh token issued with it: it tells which session a request comes from."""
     now = int(time.time())
     exp = now + ACCESS_TTL
     claims = {
@@ -37,6 +41,8 @@ def issue_access_token(secret: str, *, user_id: int, username: str, role: str, s
         "iat": now,
         "exp": exp,
     }
+    if session_id:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), exp
 
 

@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from ..api.v1.jsonutil import format_time, parse_time
@@ -282,10 +282,10 @@ async def sso_provider(app: Any, credentials: dict[str, Any]) -> User:
     return await idp.sign_in_user(app[CONTEXT], credentials)
 
 
-def _access_token(ctx: Context, user: User) -> tuple[str, int]:
+def _access_token(ctx: Context, user: User, session_id: str) -> tuple[str, int]:
     role = "ADMIN" if user.is_admin else "USER"
     return tokens.issue_access_token(
-        ctx.secret, user_id=user.id, username=user.username, role=role, status=user.row_status
+        ctx.secret, user_id=user.id, username=user.username, role=role, status=user.row_status, session_id=session_id
     )
 
 
@@ -320,8 +320,27 @@ async def start_session(ctx: Context, user: User, client: ClientInfo, *, replace
                 raise unauthenticated("refresh token revoked")
         entries = [*entries, entry][-MAX_SESSIONS:]
         await settings_store.set_user_setting(store, user.id, REFRESH_SETTING, {"refreshTokens": entries})
-    access, access_exp = _access_token(ctx, user)
+    access, access_exp = _access_token(ctx, user, tid)
     return Session(user, access, access_exp, refresh, refresh_exp)
+
+
+async def revoke_sessions(ctx: Context, user_id: int, *, keep: Collection[str] = ()) -> None:
+    """End every sign-in session of a user but those whose refresh-token id is in ``keep``.
+
+    A write to the user's stored refresh tokens, which every instance on the database reads on each
+    refresh, so the sessions end everywhere at once. Access tokens already issued are stateless and
+    run out within their 15 minutes; personal access tokens are not sessions and are left alone.
+    Joins the caller's transaction when there is one.
+    """
+    store = ctx.store
+    async with store.transaction():
+        value = await settings_store.get_user_setting_for_update(store, user_id, REFRESH_SETTING)
+        if not value:
+            return
+        entries = _live_sessions(value.get("refreshTokens"), int(time.time()))
+        kept = [e for e in entries if e.get("tokenId") in keep]
+        if kept != value.get("refreshTokens"):
+            await settings_store.set_user_setting(store, user_id, REFRESH_SETTING, {"refreshTokens": kept})
 
 
 async def _session_user(ctx: Context, refresh_token: str | None) -> tuple[User, str]:

@@ -18,7 +18,7 @@ from ..errors import already_exists, denied, invalid, not_found, unauthenticated
 from ..store import settings as settings_store
 from ..store import users as users_store
 from ..store.users import ARCHIVED, NORMAL, ROLE_ADMIN, ROLE_USER, User
-from . import access, instance
+from . import access, auth, instance
 
 ROLES = {2: ROLE_ADMIN, 3: ROLE_USER}
 STATES = {1: NORMAL, 2: ARCHIVED}
@@ -242,14 +242,44 @@ async def update_user(ctx: Context, viewer: Any, username: str, body: dict[str, 
             if store.is_unique_violation(e):
                 raise already_exists(f"username {new_name!r} is already taken") from None
             raise
+        keep = sessions_surviving(viewer, user, changes)
+        if keep is not None:
+            await auth.revoke_sessions(ctx, user.id, keep=keep)
         updated = await users_store.get_user(store, id=user.id)
     assert updated is not None
     return updated
 
 
+def sessions_surviving(viewer: Any, user: User, changes: dict[str, Any]) -> tuple[str, ...] | None:
+    """Which sign-in sessions (refresh-token ids) of ``user`` outlive an update: ``None`` if the update
+    ends none, else the ids kept (often none). The update and the revocation commit together.
+
+    - Users changing their own password end every other session. The session kept is the caller's
+      own, known from what the request carries (``viewer.session_ids``): the session its access
+      token was issued with (the token's ``sid`` claim; after that session's refresh token has
+      rotated, an older access token names a session that no longer exists, so nothing is kept for
+      it) and the session of the refresh cookie sent along, if it is the same user's. A change made
+      with nothing that names a session (a personal access token, a plugin's credential, an access
+      token without ``sid``, such as one upstream issued) keeps none: the caller cannot be told
+      apart from whoever else holds a session, and a session kept by mistake could be the very one
+      the password change is meant to shut out. The caller signs in again with the new password.
+    - An admin setting another user's password, archiving a user or changing their role ends all
+      of that user's sessions. (Deleting a user deletes their sessions with their other settings.)
+    - Personal access tokens are never touched here: they are revoked one by one or with the user.
+    """
+    if changes.get("row_status") == ARCHIVED or changes.get("role", user.role) != user.role:
+        return ()
+    if "password_hash" in changes:
+        return tuple(getattr(viewer, "session_ids", ())) if viewer.id == user.id else ()
+    return None
+
+
 # -- delete -----------------------------------------------------------------------------------------
 async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
-    """Delete a user and all their data in one transaction (self or admin; SPEC §5.7).
+    """Delete a user and all their data in one transaction (self or admin, as upstream allows).
+
+    Their settings go with them, sign-in sessions and personal access tokens included, so every
+    credential of theirs stops working on every instance at the commit.
 
     After the commit, ``memos.user.deleted`` is emitted with ``extra["attachments"]`` (the deleted
     attachment rows) so storage plugins can remove files and objects.

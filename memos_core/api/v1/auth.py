@@ -11,7 +11,7 @@ from aiohttp import web
 from ...auth.cookies import REFRESH_COOKIE, clear_cookie_headers, cookie_headers, refresh_cookie_of
 from ...clientip import client_ip
 from ...context import context_of, viewer_of
-from ...errors import unauthenticated
+from ...errors import ApiError, Code, unauthenticated
 from ...services import auth as auth_service
 from .jsonutil import format_time, json_body, json_response
 from .users import user_to_json
@@ -43,7 +43,12 @@ async def sign_in(request: web.Request) -> web.Response:
 @routes.post("/auth/refresh", name="AuthService.RefreshToken")
 async def refresh_token(request: web.Request) -> web.Response:
     await json_body(request)  # RefreshTokenRequest is empty, but must be valid JSON if sent
-    session = await auth_service.refresh(context_of(request), refresh_cookie_of(request), _client(request))
+    try:
+        session = await auth_service.refresh(context_of(request), refresh_cookie_of(request), _client(request))
+    except ApiError as e:
+        if e.code is Code.UNAUTHENTICATED:  # missing, forged, expired or revoked: the cookie is dead
+            e.headers.update(clear_cookie_headers(request))
+        raise
     resp = json_response({"accessToken": session.access_token, "expiresAt": format_time(session.access_expires_at)})
     resp.headers.update(cookie_headers(request, session.refresh_token, session.refresh_expires_at))
     return resp
