@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from ..api.v1.jsonutil import format_time, parse_time
-from ..auth import tokens
+from ..auth import Principal, tokens
 from ..auth.passwords import burn_verification, verify_password
 from ..context import CONTEXT, Context
 from ..errors import ApiError, Code, denied, invalid, unauthenticated
@@ -372,6 +372,17 @@ async def user_for_refresh_token(ctx: Context, refresh_token: str | None) -> Use
     except ApiError:
         return None
     return user
+
+
+async def session_principal(ctx: Context, refresh_token: str | None) -> Principal | None:
+    """The caller of a page request authenticated by the refresh cookie alone (the web UI's
+    session), or ``None``. The token is checked against the database on every call, so a revoked
+    session ends at once on every instance."""
+    try:
+        user, tid = await _session_user(ctx, refresh_token)
+    except ApiError:
+        return None
+    return Principal(user=user, method="session", token_id=tid, session_ids=(tid,))
 
 
 async def sign_out(ctx: Context, refresh_token: str | None) -> None:
