@@ -70,6 +70,15 @@ def _order_by(table: sa.Table) -> list[Any]:
     return list(table.columns)
 
 
+def _row_key(table: sa.Table, row: dict[str, Any]) -> str:
+    """``id=3`` (the primary key, or every column of a table without one), values shortened."""
+    parts = []
+    for c in _order_by(table):
+        value = row[c.name]
+        parts.append(f"{c.name}={value if isinstance(value, int) else repr(str(value)[:40])}")
+    return ", ".join(parts)
+
+
 def _normalise(table: str, column: str, value: Any) -> Any:
     if value is None:
         return None
@@ -130,11 +139,20 @@ async def copy_database(source: Store, target: Store) -> list[TableReport]:
                 n = 0
                 async for batch in _rows(source, t):
                     for row in batch:
-                        await target.execute(t.insert().values(**row))
+                        try:
+                            await target.execute(t.insert().values(**row))
+                        except Exception as e:  # any driver's error: say which row, roll everything back
+                            raise CopyError(
+                                f"table {t.name}: writing the row {_row_key(t, row)} to the target failed: {e}; "
+                                "nothing was copied (the target is as empty as before)"
+                            ) from e
                     n += len(batch)
                 reports.append(TableReport(t.name, n))
             await target.driver.reset_sequences(target, [t for t in known if "id" in t.c])
-        await verify(source, target, known)
+        try:
+            await verify(source, target, known)
+        except CopyError as e:
+            raise CopyError(f"{e}; the target holds a copy that differs from the source: do not use it") from e
     return reports
 
 
