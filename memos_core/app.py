@@ -85,6 +85,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         async with ctx.store.connection():
             basic = await ctx.store.get_basic()
         ctx.secret = "usememos" if ctx.config.demo else basic["secretKey"]
+        if ctx.config.demo:
+            log.warning(
+                "demo mode: access tokens, sessions and signed links use the public key 'usememos', so anyone "
+                "can forge them; never keep real data in a demo instance"
+            )
     except BaseException:
         await ctx.store.disconnect()
         raise

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import string
 import time
 import uuid
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -21,6 +24,19 @@ ACCESS_TTL = 15 * 60
 REFRESH_TTL = 30 * 24 * 3600
 PAT_PREFIX = "memos_pat_"
 _PAT_ALPHABET = string.digits + string.ascii_letters
+
+
+@contextlib.contextmanager
+def _weak_key_allowed(secret: str) -> Iterator[None]:
+    """Silence PyJWT's InsecureKeyLengthWarning (an error under ``-W error``) for a key shorter than
+    HS256's 32 bytes. The one such key is demo mode's ``usememos``, upstream's public constant: weak
+    on purpose, announced at start-up, and must not break every sign-in. Instance secrets are UUIDs."""
+    if len(secret.encode()) >= 32:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        yield
 
 
 def issue_access_token(
@@ -43,7 +59,8 @@ def issue_access_token(
     }
     if session_id:
         claims["sid"] = session_id
-    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), exp
+    with _weak_key_allowed(secret):
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), exp
 
 
 def issue_refresh_token(secret: str, *, user_id: int, token_id: str | None = None) -> tuple[str, str, int]:
@@ -60,7 +77,8 @@ def issue_refresh_token(secret: str, *, user_id: int, token_id: str | None = Non
         "iat": now,
         "exp": exp,
     }
-    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), tid, exp
+    with _weak_key_allowed(secret):
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), tid, exp
 
 
 def verify(secret: str, token: str, *, kind: str) -> dict[str, Any]:
@@ -70,14 +88,15 @@ def verify(secret: str, token: str, *, kind: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
         if header.get("kid") != KEY_ID:
             raise jwt.InvalidTokenError("unexpected kid")
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            audience=audience,
-            issuer=ISSUER,
-            options={"require": ["exp", "sub", "iss", "aud"]},
-        )
+        with _weak_key_allowed(secret):
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                audience=audience,
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
     except jwt.ExpiredSignatureError:
         raise unauthenticated("token expired") from None
     except jwt.InvalidTokenError:
