@@ -8,9 +8,12 @@ creator; ListAllUserStats uses the same clause over all creators.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from ..api.v1.jsonutil import format_time
+from ..errors import invalid
 from ..store import stats as store
 from ..store import tables
 from . import access
@@ -47,6 +50,85 @@ async def list_all_user_stats(ctx: Context, viewer: Principal | None) -> dict[st
     here by user id, so clients see a stable order)."""
     found = await store.user_stats(ctx.store, [access.visible_clause(viewer)])
     return {"stats": [stats_json(s.username, s) for _, s in sorted(found.items())]}
+
+
+def _source(viewer: Principal | None, user_id: int | None) -> list[Any]:
+    where = [access.visible_clause(viewer)]
+    if user_id is not None:
+        where.append(tables.memo.c.creator_id == user_id)
+    return where
+
+
+async def memo_summary(ctx: Context, viewer: Principal | None, username: str | None = None) -> dict[str, Any]:
+    """What a sidebar shows: ``tagCount``, ``memoTypeStats`` and ``totalMemoCount`` of the memos
+    the stats above count, for one user or (``username=None``) everyone, summed over creators.
+
+    The same rows as :func:`get_user_stats`, from the grouped statements only: it never reads a
+    row per memo, however many there are.
+    """
+    user_id = (await get_user(ctx, username)).id if username is not None else None
+    found = await store.user_stats(ctx.store, _source(viewer, user_id), timestamps=False)
+    tags: Counter[str] = Counter()
+    types: Counter[str] = Counter(dict.fromkeys(store.TYPE_FLAGS, 0))
+    for stats in found.values():
+        tags.update(stats.tags)
+        types.update(stats.types)
+    return {
+        "tagCount": dict(tags),
+        "memoTypeStats": dict(types),
+        "totalMemoCount": sum(s.total for s in found.values()),
+    }
+
+
+#: The longest period :func:`memo_day_counts` answers for (a year view, with room to spare).
+MAX_DAYS = 400
+
+
+def offset_segments(zone: dt.tzinfo, start: int, end: int) -> list[tuple[int | None, int]]:
+    """The UTC offset of ``zone`` over ``[start, end)``: ``(until, offset)`` pairs in time order,
+    the last ``until`` being ``None``. Changes are found day by day, then to the second."""
+
+    def offset(ts: int) -> int:
+        delta = dt.datetime.fromtimestamp(ts, zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    segments: list[tuple[int | None, int]] = []
+    current, t = offset(start), start
+    while t < end:
+        step = min(t + 86400, end)
+        if offset(step) == current:
+            t = step
+            continue
+        low, high = t, step  # offset(low) == current != offset(high): find the first changed second
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if offset(mid) == current else (low, mid)
+        segments.append((high, current))
+        current, t = offset(high), high
+    segments.append((None, current))
+    return segments
+
+
+async def memo_day_counts(
+    ctx: Context,
+    viewer: Principal | None,
+    *,
+    start: dt.date,
+    end: dt.date,
+    zone: dt.tzinfo,
+    username: str | None = None,
+) -> dict[str, int]:
+    """Memos per local day (``{"2026-12-06": 3}``, days without memos left out) from ``start`` up
+    to ``end`` (exclusive) in ``zone``: the memos :func:`get_user_stats` counts (one user's, or
+    everyone's for ``username=None``), grouped by day in SQL. A calendar draws from this instead of
+    one timestamp per memo."""
+    if not start < end or (end - start).days > MAX_DAYS:
+        raise invalid(f"the period must be 1 to {MAX_DAYS} days long")
+    user_id = (await get_user(ctx, username)).id if username is not None else None
+    first = int(dt.datetime.combine(start, dt.time(), zone).timestamp())
+    last = int(dt.datetime.combine(end, dt.time(), zone).timestamp())
+    segments = offset_segments(zone, first, last)
+    return await store.memo_day_counts(ctx.store, _source(viewer, user_id), first, last, segments)
 
 
 async def instance_stats(ctx: Context, viewer: Principal | None) -> dict[str, Any]:

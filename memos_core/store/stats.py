@@ -2,7 +2,8 @@
 
 Three statements whatever the number of memos: per-memo timestamps and pins (the output lists one
 entry per memo), counts grouped by creator, and tag counts grouped by creator and tag. Only the
-JSON-array expansion of ``payload.tags`` differs per dialect (:func:`tag_elements`).
+JSON-array expansion of ``payload.tags`` differs per dialect (:func:`tag_elements`). Pages that draw
+a calendar use :func:`memo_day_counts` instead of the per-memo timestamps: one row per day.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ def _flag(store, key: str) -> Any:
     return sa.case((value.in_(["1", "true"]), 1), else_=0)
 
 
-async def user_stats(store, where: Sequence[Any]) -> dict[int, UserStats]:
+async def user_stats(store, where: Sequence[Any], *, timestamps: bool = True) -> dict[int, UserStats]:
     """Stats of NORMAL, non-comment memos matching ``where``, by creator id.
 
-    Memos whose creator row is gone are left out (there is no user to name).
+    Memos whose creator row is gone are left out (there is no user to name). ``timestamps=False``
+    skips the one statement that reads a row per memo (``created``/``pinned_ids`` stay empty), for
+    callers that need only the counts.
     """
     base = [m.c.row_status == "NORMAL", not_comment(), *where]
     source = m.join(u, u.c.id == m.c.creator_id)
@@ -105,6 +108,25 @@ async def user_stats(store, where: Sequence[Any]) -> dict[int, UserStats]:
     if not out:
         return out
 
+    if timestamps:
+        await _per_memo(store, source, base, out)
+
+    tag = tag_elements(store.dialect, m.c.payload)
+    tags = (
+        sa.select(m.c.creator_id, tag.c.value.label("tag"), sa.func.count().label("n"))
+        .select_from(source.join(tag, sa.true()))
+        .where(*base)
+        .group_by(m.c.creator_id, tag.c.value)
+    )
+    for row in await store.fetch_all(tags):
+        stats = out.get(row["creator_id"])
+        if stats is not None and row["tag"] is not None:
+            stats.tags[str(row["tag"])] = int(row["n"])
+    return out
+
+
+async def _per_memo(store, source: Any, base: Sequence[Any], out: dict[int, UserStats]) -> None:
+    """Fill ``created`` (newest first) and ``pinned_ids``: the output lists one entry per memo."""
     memos = (
         sa.select(m.c.creator_id, m.c.id, m.c.created_ts, m.c.pinned)
         .select_from(source)
@@ -119,18 +141,71 @@ async def user_stats(store, where: Sequence[Any]) -> dict[int, UserStats]:
         if row["pinned"]:
             stats.pinned_ids.append(row["id"])
 
-    tag = tag_elements(store.dialect, m.c.payload)
-    tags = (
-        sa.select(m.c.creator_id, tag.c.value.label("tag"), sa.func.count().label("n"))
-        .select_from(source.join(tag, sa.true()))
-        .where(*base)
-        .group_by(m.c.creator_id, tag.c.value)
+
+# -- memos per calendar day -------------------------------------------------------------------------
+class _LocalDay(FunctionElement):
+    """The calendar day, as ``YYYY-MM-DD`` text, of epoch seconds plus an offset in seconds.
+
+    Arguments: the memo's ``created_ts`` column and the offset (an integer SQL expression). Each
+    dialect turns the shifted epoch into a UTC date, which is the local date at that offset.
+    """
+
+    name = "local_day"
+    inherit_cache = True
+    type = sa.Text()
+
+
+@compiles(_LocalDay)  # SQLite, and the generic compiler that names result columns
+def _compile_sqlite_day(element: _LocalDay, compiler: Any, **kw: Any) -> str:
+    ts, offset = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date({ts} + ({offset}), 'unixepoch')"
+
+
+@compiles(_LocalDay, "postgresql")
+def _compile_postgres_day(element: _LocalDay, compiler: Any, **kw: Any) -> str:
+    ts, offset = (compiler.process(c, **kw) for c in element.clauses)
+    return f"to_char(to_timestamp({ts} + ({offset})) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+@compiles(_LocalDay, "mysql")
+def _compile_mysql_day(element: _LocalDay, compiler: Any, **kw: Any) -> str:
+    """The column is a ``TIMESTAMP`` there; the driver's sessions run at ``time_zone = '+00:00'``,
+    so ``FROM_UNIXTIME`` of the shifted epoch is the local wall time."""
+    ts, offset = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(DATE(FROM_UNIXTIME(UNIX_TIMESTAMP({ts}) + ({offset}))) AS CHAR)"
+
+
+def _offset_expression(segments: Sequence[tuple[int | None, int]]) -> Any:
+    """``[(until_ts, offset), …, (None, offset)]`` -> the offset in force at each memo's ``created_ts``.
+
+    Offsets are integers rendered into the statement (they differ per zone and period, so they are
+    part of the statement cache key); the bounds are ordinary parameters.
+    """
+
+    def literal(offset: int) -> Any:
+        return sa.literal_column(str(int(offset)), sa.Integer)
+
+    *changes, (_, last) = segments
+    if not changes:
+        return literal(last)
+    return sa.case(*((m.c.created_ts < until, literal(offset)) for until, offset in changes), else_=literal(last))
+
+
+async def memo_day_counts(
+    store, where: Sequence[Any], start: int, end: int, segments: Sequence[tuple[int | None, int]]
+) -> dict[str, int]:
+    """NORMAL, non-comment memos matching ``where`` created in ``[start, end)``, counted per local
+    day (``YYYY-MM-DD``) in one grouped statement. ``segments`` gives the zone's UTC offset over
+    the period: ``(until, offset)`` pairs in time order, the last one's ``until`` is ``None``, so a
+    period across a daylight-saving change still puts every memo on its own local day."""
+    day = _LocalDay(m.c.created_ts, _offset_expression(segments)).label("local_day")
+    q = (
+        sa.select(day, sa.func.count().label("n"))
+        .select_from(m.join(u, u.c.id == m.c.creator_id))
+        .where(m.c.row_status == "NORMAL", not_comment(), m.c.created_ts >= start, m.c.created_ts < end, *where)
+        .group_by(sa.literal_column("local_day"))
     )
-    for row in await store.fetch_all(tags):
-        stats = out.get(row["creator_id"])
-        if stats is not None and row["tag"] is not None:
-            stats.tags[str(row["tag"])] = int(row["n"])
-    return out
+    return {str(row["local_day"])[:10]: int(row["n"]) for row in await store.fetch_all(q) if row["local_day"]}
 
 
 # -- instance totals (a memos-py extension; upstream has no instance-stats RPC) ---------------------

@@ -1,5 +1,11 @@
 """The pages and form handlers, one module per area; each exposes a ``routes`` table."""
 
-from . import auth, memo, sso, timeline
+from . import auth, memo, sidebar, sso, timeline
 
-ROUTES = (auth.routes, sso.routes, timeline.routes, memo.routes)
+ROUTES = (
+    auth.routes,
+    sso.routes,
+    timeline.routes,
+    memo.routes,
+    sidebar.routes,
+)
