@@ -43,6 +43,8 @@ MAX_TYPE_LENGTH = 255
 CHUNK = 1024 * 1024
 ORPHAN_AGE = 24 * 3600
 TOO_LARGE = "file size exceeds the limit"
+#: The ListAttachments filter for attachments linked to no memo.
+UNUSED = "memo_id == null"
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 _MEDIA_TYPE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
 _PARAM = re.compile(rf'^\s*{_TOKEN}\s*=\s*({_TOKEN}|"[^"]*")\s*$')
@@ -313,17 +315,26 @@ async def list_attachments(
     """ListAttachments: the caller's own; a decimal-offset token whenever the page is full."""
     limit = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
     offset = _offset(page_token)
-    where = []
-    if filter and filter.strip():
-        clause = await ctx.first(
-            "memos_compile_filter", expression=filter, scope="attachment", context={"dialect": ctx.store.dialect}
-        )
-        if clause is None:
-            raise invalid("filter is not supported")
-        where.append(clause)
-    rows = await store.list_for_creator(ctx.store, viewer.id, where, limit, offset)
+    rows = await store.list_for_creator(ctx.store, viewer.id, await _filter_clauses(ctx, filter), limit, offset)
     token = str(offset + limit) if len(rows) == limit else ""
     return {"attachments": [attachment_json(r) for r in rows], "nextPageToken": token, "totalSize": len(rows)}
+
+
+async def _filter_clauses(ctx: Context, filter: str) -> list[Any]:
+    if not filter or not filter.strip():
+        return []
+    clause = await ctx.first(
+        "memos_compile_filter", expression=filter, scope="attachment", context={"dialect": ctx.store.dialect}
+    )
+    if clause is None:
+        raise invalid("filter is not supported")
+    return [clause]
+
+
+async def count_attachments(ctx: Context, viewer: Principal, *, filter: str = "") -> int:
+    """How many of the caller's own attachments match ``filter`` (the ListAttachments language), in
+    one COUNT: ``memo_id == null`` counts the unused ones."""
+    return await store.count_for_creator(ctx.store, viewer.id, await _filter_clauses(ctx, filter))
 
 
 # -- update and delete ---------------------------------------------------------------------------
@@ -371,6 +382,22 @@ async def batch_delete(ctx: Context, viewer: Principal, body: dict[str, Any]) ->
     async with ctx.store.transaction():
         await store.delete_ids(ctx.store, [r["id"] for r in rows.values()])
     await remove_bytes(ctx, list(rows.values()))
+
+
+async def delete_unused(ctx: Context, viewer: Principal) -> int:
+    """Delete the caller's own attachments that no memo uses, through :func:`batch_delete` (at most
+    ``MAX_BATCH`` names at a time); returns how many went. Only the caller's rows are listed, so an
+    admin's call leaves everyone else's files alone."""
+    deleted = 0
+    budget = await count_attachments(ctx, viewer, filter=UNUSED) // MAX_BATCH + 2  # never loop for ever
+    for _ in range(budget):
+        page = await list_attachments(ctx, viewer, page_size=MAX_BATCH, filter=UNUSED)
+        names = [a["name"] for a in page["attachments"]]
+        if not names:
+            break
+        await batch_delete(ctx, viewer, {"names": names})
+        deleted += len(names)
+    return deleted
 
 
 # -- memos ---------------------------------------------------------------------------------------

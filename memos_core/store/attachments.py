@@ -59,6 +59,12 @@ async def list_for_creator(
     return _rows(await store.fetch_all(q))
 
 
+async def count_for_creator(store, creator_id: int, where: Sequence[Any]) -> int:
+    """How many of the creator's attachments match ``where`` (one COUNT)."""
+    q = sa.select(sa.func.count()).select_from(att).where(att.c.creator_id == creator_id, *where)
+    return int(await store.fetch_val(q) or 0)
+
+
 async def for_memos(store, memo_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Rows linked to ``memo_ids``, newest update first (the order memos embed them in)."""
     if not memo_ids:

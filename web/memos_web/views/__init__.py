@@ -1,6 +1,6 @@
 """The pages and form handlers, one module per area; each exposes a ``routes`` table."""
 
-from . import auth, memo, sidebar, sso, timeline
+from . import attachments, auth, inbox, memo, sidebar, sso, timeline
 
 ROUTES = (
     auth.routes,
@@ -8,4 +8,6 @@ ROUTES = (
     timeline.routes,
     memo.routes,
     sidebar.routes,
+    attachments.routes,
+    inbox.routes,
 )
