@@ -20,10 +20,13 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from aiohttp import web
 
+from .context import context_of
 from .store import tables
 
 if TYPE_CHECKING:
@@ -44,6 +47,15 @@ live = tables.live_event
 m = tables.memo
 u = tables.user
 rel = tables.memo_relation
+
+
+#: Headers of an event stream (``X-Accel-Buffering`` keeps nginx from holding frames back).
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
 
 
 class Closed(Exception):
@@ -269,3 +281,39 @@ class LiveHub:
         for missing in range(self._floor + 1, top):
             if missing not in self._seen:
                 self._gaps.setdefault(missing, now)
+
+
+async def serve_events(
+    request: web.Request,
+    principal: Principal,
+    *,
+    still_valid: Callable[[], Awaitable[bool]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """Stream to ``request`` the live events ``principal`` may see, as Server-Sent Events, until the
+    client leaves or the server shuts down; a comment line every ``live_heartbeat`` seconds keeps
+    proxies from timing out.
+
+    The route must be marked :func:`memos_core.no_db_connection`: the stream waits for minutes and
+    must not pin a pooled connection. ``still_valid``, when given, is awaited at each heartbeat and
+    ends the stream once it answers False (a cookie session revoked meanwhile, say).
+    """
+    ctx = context_of(request)
+    hub: LiveHub = ctx.live
+    subscriber = await hub.subscribe(principal)
+    response = web.StreamResponse(headers={**STREAM_HEADERS, **(headers or {})})
+    try:
+        await response.prepare(request)
+        while True:
+            try:
+                frame = await subscriber.next(ctx.config.live_heartbeat)
+            except Closed:
+                break
+            if frame is None and still_valid is not None and not await still_valid():
+                break
+            await response.write((frame or ": heartbeat\n\n").encode())
+        return response
+    except (ConnectionResetError, ConnectionError):
+        return response  # the client went away
+    finally:
+        hub.unsubscribe(subscriber)

@@ -34,8 +34,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 _NEW_CSRF = web.RequestKey("memos_web_new_csrf", str)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Pages a new instance without an admin may still show (everything else leads to sign-up).
-_SETUP_ROUTES = frozenset({"web.signup", "web.manifest"})
+#: Routes a new instance without an admin still answers (every other page leads to sign-up).
+_SETUP_ROUTES = frozenset({"web.signup", "web.manifest", "web.live"})
 
 CSP = "; ".join(
     (

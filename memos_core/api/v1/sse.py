@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...context import context_of, viewer_of
+from ...context import viewer_of
 from ...handlers import no_db_connection
-from ...live import Closed
+from ...live import serve_events
 
 routes = web.RouteTableDef()
-
-HEADERS = {
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "Connection": "keep-alive",
-    "X-Accel-Buffering": "no",
-}
 
 
 @routes.get("/sse", name="SSE.Subscribe")
@@ -29,20 +22,4 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
     if viewer is None or not bearer:
         return web.json_response({"error": "authentication required"}, status=401)
-    ctx = context_of(request)
-    hub = ctx.live
-    subscriber = await hub.subscribe(viewer)
-    response = web.StreamResponse(headers=HEADERS)
-    try:
-        await response.prepare(request)
-        while True:
-            try:
-                frame = await subscriber.next(ctx.config.live_heartbeat)
-            except Closed:
-                break
-            await response.write((frame or ": heartbeat\n\n").encode())
-        return response
-    except (ConnectionResetError, ConnectionError):
-        return response  # the client went away
-    finally:
-        hub.unsubscribe(subscriber)
+    return await serve_events(request, viewer)

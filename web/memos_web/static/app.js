@@ -1,4 +1,5 @@
 import "./editor.js";
+import "./live.js";
 import "./sidebar.js";
 import "./inbox.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link
