@@ -3,14 +3,13 @@
 Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper modules' internals.
 """
 
-from . import netguard
+from . import jsonbody, netguard
 from .auth import Principal
 from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code, error_middleware, error_response
 from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
-from .live import serve_events
 from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
@@ -44,9 +43,9 @@ __all__ = [
     "expand_path_template",
     "get_user",
     "hookimpl",
+    "jsonbody",
     "netguard",
     "no_db_connection",
-    "serve_events",
     "tables",
     "user_webhooks",
     "viewer_of",

@@ -9,13 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from .api.v1 import create_api_app
-from .api.v1.jsonutil import NUL_MESSAGE, has_nul
+from .api.v1.jsonutil import has_nul
 from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
 from .errors import Code, error_response
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
+from .jsonbody import MAX_BODY_BYTES, NUL_MESSAGE
 from .live import LiveHub
 from .mcp import routes as mcp_routes
 from .plugins import Plugins, call_sync, load_plugins
@@ -24,8 +25,6 @@ from .rss import routes as rss_routes
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 256 * 1024 * 1024  # request bodies are capped at 256 MiB (SPEC §2)
 
 
 @web.middleware
@@ -57,7 +56,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx = Context(config=config, plugins=plugins, store=store)
     ctx.live = LiveHub(store, config.live_poll_interval)
 
-    app = web.Application(middlewares=[reject_nul_middleware, connection_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[reject_nul_middleware, connection_middleware], client_max_size=MAX_BODY_BYTES)
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)

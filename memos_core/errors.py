@@ -59,11 +59,14 @@ _HTTP_STATUS = {
 class ApiError(Exception):
     """Raised anywhere below a handler; the error middleware turns it into the Memos error body."""
 
-    def __init__(self, code: Code, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, code: Code, message: str, *, headers: dict[str, str] | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.status = status  # an HTTP status other than the code's own (413 for a body too large)
 
 
 def invalid(message: str) -> ApiError:
@@ -86,14 +89,20 @@ def already_exists(message: str) -> ApiError:
     return ApiError(Code.ALREADY_EXISTS, message)
 
 
-def error_response(code: Code, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    code: Code, message: str, headers: dict[str, str] | None = None, *, status: int | None = None
+) -> web.Response:
     body = json.dumps({"code": int(code), "message": message, "details": []})
-    resp = web.Response(status=code.http_status, text=body, content_type="application/json")
+    resp = web.Response(status=status or code.http_status, text=body, content_type="application/json")
     if code is Code.UNAUTHENTICATED:
         resp.headers["WWW-Authenticate"] = message
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
+
+
+def api_error_response(e: ApiError) -> web.Response:
+    return error_response(e.code, e.message, e.headers, status=e.status)
 
 
 @web.middleware
@@ -102,14 +111,14 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e.code, e.message, e.headers)
+        return api_error_response(e)
     except web.HTTPNotFound:
         return error_response(Code.NOT_FOUND, "Not Found")
     except web.HTTPMethodNotAllowed:
         # grpc-gateway answers an unknown method on a known path with code 12 and HTTP 501.
         return error_response(Code.UNIMPLEMENTED, "Method Not Allowed")
-    except web.HTTPRequestEntityTooLarge as e:
-        return error_response(Code.RESOURCE_EXHAUSTED, e.text or "request body too large")
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(Code.RESOURCE_EXHAUSTED, "request body too large", status=413)
     except web.HTTPException:
         raise
     except Exception:

@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
+from .. import jsonbody
 from ..context import context_of
 from ..errors import ApiError
+from ..services import memos as memo_service
 from . import server
 from .protocol import INVALID_REQUEST, PARSE_ERROR, PROTOCOL_VERSIONS, RpcError, error_response, parse_message
 from .protocol import request_id_of as _request_id_of
@@ -147,11 +149,20 @@ async def _post(request: web.Request, call: Call, headers: dict[str, str]) -> we
         error = RpcError(INVALID_REQUEST, f"Unsupported protocol version: {version}")
         return _rpc_error(400, None, error, headers)
 
-    raw = await request.read()
+    # Decoded once, by the API's own decoder and limits; memo content may need more room than the
+    # default, as far as the instance's content length limit allows.
     try:
-        message = parse_message(raw)
+        data = jsonbody.decode(
+            await jsonbody.read_body(request, larger_limit=lambda: memo_service.max_body_bytes(call.ctx))
+        )
+    except jsonbody.BodyTooLarge as e:
+        return _rpc_error(413, None, RpcError(INVALID_REQUEST, e.message), headers)
+    except jsonbody.InvalidJSON as e:
+        return _rpc_error(400, None, RpcError(PARSE_ERROR, e.message), headers)
+    try:
+        message = parse_message(data)
     except RpcError as e:
-        return _rpc_error(400, None if e.code == PARSE_ERROR else _request_id_of(raw), e, headers)
+        return _rpc_error(400, _request_id_of(data), e, headers)
     if message is None:
         return web.Response(status=202, headers=headers)
 

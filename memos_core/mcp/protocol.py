@@ -8,7 +8,6 @@ without one. The methods themselves live in :mod:`.server`.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -75,16 +74,13 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int) and not isinstance(value, bool))
 
 
-def parse_message(raw: bytes) -> Message | None:
+def parse_message(data: Any) -> Message | None:
     """A request or notification, or ``None`` for a client's response/error message (ignored).
 
-    Raises :class:`RpcError` with PARSE_ERROR for text that is not one JSON object and
-    INVALID_REQUEST for a JSON object that is not a JSON-RPC 2.0 message.
+    ``data`` is the decoded body (:func:`memos_core.jsonbody.decode` answers PARSE_ERROR for text
+    that is not acceptable JSON). Raises :class:`RpcError` with INVALID_REQUEST for a value that is
+    not a JSON-RPC 2.0 message.
     """
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RpcError(PARSE_ERROR, "request body is not valid json") from None
     if isinstance(data, list):
         raise RpcError(INVALID_REQUEST, "batch requests are not supported")
     if not isinstance(data, dict):
@@ -107,12 +103,8 @@ def parse_message(raw: bytes) -> Message | None:
     return Message(method=method, params=params, id=data.get("id"), has_id=has_id)
 
 
-def request_id_of(raw: bytes) -> Any:
+def request_id_of(data: Any) -> Any:
     """The ``id`` of a message that failed validation, for its error response (``None`` if unknown)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
     if isinstance(data, dict) and _valid_id(data.get("id")):
         return data.get("id")
     return None

@@ -165,6 +165,13 @@ async def _check_content(ctx: Context, content: str) -> None:
         raise invalid("content too long")
 
 
+async def max_body_bytes(ctx: Context) -> int:
+    """The largest request body that can carry a memo within the content length limit: a JSON
+    escape (``\\u0000``) takes at most six bytes per byte of content, plus room for other fields."""
+    limit = (await instance.memo_related(ctx.store))["contentLengthLimit"]
+    return limit * 6 + 64 * 1024
+
+
 async def derive_payload(ctx: Context, content: str, location: dict[str, Any] | None) -> dict[str, Any]:
     """``memo.payload`` from the markdown hook, with protojson's omission of empty values."""
     extracted = await ctx.first("memos_extract_payload", content=content) or {}

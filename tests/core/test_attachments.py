@@ -16,10 +16,9 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import make_mocked_request
 
-from memos_core.api.v1 import attachments as attachments_api
+from memos_core import jsonbody
 from memos_core.config import Config
 from memos_core.context import CONTEXT
-from memos_core.errors import ApiError
 from memos_core.services import attachments as attachment_service
 from memos_core.store import settings as settings_store
 from memos_core.store import tables
@@ -311,9 +310,8 @@ class Unreadable:
 async def test_declared_oversize_is_refused_before_reading():
     request = make_mocked_request("POST", "/api/v1/attachments", headers={"Content-Length": str(10**9)})
     request._payload = Unreadable()
-    with pytest.raises(ApiError) as e:
-        await attachments_api.read_limited(request, attachment_service.max_body_bytes(MIB))
-    assert e.value.message == "file size exceeds the limit"
+    with pytest.raises(jsonbody.BodyTooLarge):
+        await jsonbody.read_body(request, attachment_service.max_body_bytes(MIB))
 
 
 async def test_streamed_read_stops_at_the_limit():
@@ -327,8 +325,8 @@ async def test_streamed_read_stops_at_the_limit():
 
     request = make_mocked_request("POST", "/api/v1/attachments", headers={"Transfer-Encoding": "chunked"})
     request._payload = Chunks()
-    with pytest.raises(ApiError):
-        await attachments_api.read_limited(request, 5000)
+    with pytest.raises(jsonbody.BodyTooLarge):
+        await jsonbody.read_body(request, 5000)
     assert Chunks.read == 6  # stopped at the first chunk past the limit, the rest never pulled
 
 

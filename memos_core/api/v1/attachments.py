@@ -1,4 +1,4 @@
-"""AttachmentService over REST (SPEC §8), plus MemoService's List/SetMemoAttachments.
+"""AttachmentService over REST, plus MemoService's List/SetMemoAttachments.
 
 Handlers parse the request and call :mod:`memos_core.services.attachments`. CreateAttachment reads
 its body incrementally against the upload limit, so an oversized upload is refused without being
@@ -11,12 +11,11 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...errors import invalid
+from ...jsonbody import BodyTooLarge
 from ...services import attachments as service
-from .jsonutil import int_param, json_body, json_response, parse_json_object, parse_name, query_param, update_mask
+from .jsonutil import int_param, json_body, json_response, parse_name, query_param, update_mask
 
 routes = web.RouteTableDef()
-
-MAX_BODY = 256 * 1024 * 1024  # the gateway's own request cap (SPEC §2)
 
 
 def _uid(request: web.Request) -> str:
@@ -27,27 +26,13 @@ def _memo_uid(request: web.Request) -> str:
     return parse_name(f"memos/{request.match_info['memo']}", "memos")
 
 
-async def read_limited(request: web.Request, max_bytes: int) -> bytes:
-    """The request body, refused with 400 as soon as it is known to exceed ``max_bytes`` (from
-    ``Content-Length`` before reading, else while reading)."""
-    declared = request.content_length
-    if declared is not None and declared > max_bytes:
-        raise invalid(service.TOO_LARGE)
-    parts: list[bytes] = []
-    total = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        total += len(chunk)
-        if total > max_bytes:
-            raise invalid(service.TOO_LARGE)
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 @routes.post("/attachments", name="AttachmentService.CreateAttachment")
 async def create_attachment(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    limit = await service.upload_limit(ctx)
-    body = parse_json_object(await read_limited(request, min(service.max_body_bytes(limit), MAX_BODY)))
+    try:
+        body = await json_body(request, service.max_body_bytes(await service.upload_limit(ctx)))
+    except BodyTooLarge:
+        raise invalid(service.TOO_LARGE) from None  # upstream's own answer to an oversized file
     attachment_id = query_param(request, "attachmentId", "attachment_id")
     return json_response(await service.create_attachment(ctx, viewer_of(request), body, attachment_id))
 

@@ -1,4 +1,4 @@
-"""The Memos REST gateway conventions (SPEC §3): times, page tokens, masks, bodies, names."""
+"""The Memos REST gateway conventions: times, page tokens, masks, bodies, names."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ... import jsonbody
 from ...errors import invalid
 
 UID_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,34}[a-zA-Z0-9])?$")
@@ -131,49 +132,13 @@ def decode_page_token(token: str) -> tuple[int, int]:
 
 
 # -- request pieces ------------------------------------------------------------------------------
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The JSON object body; an empty body is ``{}``; anything else is a 400."""
-    return parse_json_object(await request.read())
-
-
-def _reject_constant(name: str) -> Any:
-    # Python's json module accepts NaN and Infinity; JSON (and protojson) does not.
-    raise ValueError(f"invalid JSON value {name}")
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-NUL_MESSAGE = "invalid argument: text must not contain the NUL character (U+0000)"
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a request body that must be a JSON object (empty means ``{}``); 400 otherwise.
-
-    Strings must not contain U+0000: PostgreSQL cannot store it, so it is refused on every driver.
-    """
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"invalid JSON body: {e}") from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object")
-    if _has_nul(body):
-        raise invalid(NUL_MESSAGE)
-    return body
+#: The request message: a JSON object body (empty means ``{}``), read and decoded within the limits
+#: of :mod:`memos_core.jsonbody` (its one decoder); anything else is a 400, too large a 413.
+json_body = jsonbody.read_object
 
 
 def has_nul(request: web.Request) -> bool:
-    """A NUL character in the path or a query parameter (see :func:`parse_json_object`)."""
+    """A NUL character in the path or a query parameter (bodies: :mod:`memos_core.jsonbody`)."""
     return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items())
 
 

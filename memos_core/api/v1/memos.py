@@ -1,9 +1,11 @@
-"""MemoService over REST (SPEC §6): memos, comments, reactions and relations.
+"""MemoService over REST: memos, comments, reactions and relations.
 
 Handlers only parse the request, call :mod:`memos_core.services.memos` and answer its JSON.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +19,11 @@ routes = web.RouteTableDef()
 def _uid(request: web.Request) -> str:
     """The ``{memo}`` path segment, validated as a memo name."""
     return parse_name(f"memos/{request.match_info['memo']}", "memos")
+
+
+async def _memo_body(request: web.Request) -> dict[str, Any]:
+    """A body carrying memo content: beyond the default limit, as far as the content limit needs."""
+    return await json_body(request, larger_limit=lambda: service.max_body_bytes(context_of(request)))
 
 
 @routes.get("/memos", name="MemoService.ListMemos")
@@ -35,7 +42,7 @@ async def list_memos(request: web.Request) -> web.Response:
 
 @routes.post("/memos", name="MemoService.CreateMemo")
 async def create_memo(request: web.Request) -> web.Response:
-    body = await json_body(request)
+    body = await _memo_body(request)
     memo_id = query_param(request, "memoId", "memo_id")
     return json_response(await service.create_memo(context_of(request), viewer_of(request), body, memo_id))
 
@@ -48,7 +55,7 @@ async def get_memo(request: web.Request) -> web.Response:
 @routes.patch("/memos/{memo}", name="MemoService.UpdateMemo")
 async def update_memo(request: web.Request) -> web.Response:
     uid = _uid(request)
-    body = await json_body(request)
+    body = await _memo_body(request)
     mask = update_mask(request, body)
     data = await service.update_memo(context_of(request), viewer_of(request), uid, body, mask)
     return json_response(data)
@@ -75,7 +82,7 @@ async def list_comments(request: web.Request) -> web.Response:
 @routes.post("/memos/{memo}/comments", name="MemoService.CreateMemoComment")
 async def create_comment(request: web.Request) -> web.Response:
     uid = _uid(request)
-    body = await json_body(request)
+    body = await _memo_body(request)
     comment_id = query_param(request, "commentId", "comment_id")
     return json_response(await service.create_comment(context_of(request), viewer_of(request), uid, body, comment_id))
 
