@@ -633,6 +633,26 @@ async def list_comments(
 
 
 # -- reactions -------------------------------------------------------------------------------------
+async def latest_comments(
+    ctx: Context, viewer: Principal | None, memo_names: list[str], *, per_memo: int = 2
+) -> dict[str, list[dict[str, Any]]]:
+    """The newest comments the viewer may read under each memo (a card's preview), by memo name:
+    ``{"name", "creator", "createTime", "snippet"}`` each, newest first; one query for all."""
+    uids = [name.removeprefix("memos/") for name in memo_names]
+    where = [tables.memo.c.row_status == "NORMAL", access.visible_clause(viewer)]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for parent_uid, comment in await store.latest_comments(ctx.store, uids, where, per_memo):
+        out.setdefault(f"memos/{parent_uid}", []).append(
+            {
+                "name": comment.name,
+                "creator": f"users/{comment.creator}",
+                "createTime": format_time(comment.created_ts),
+                "snippet": await snippet(ctx, comment.content),
+            }
+        )
+    return out
+
+
 async def list_reactions(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
     memo = await store.get_memo(ctx.store, uid=uid)
     access.check_read_attached(viewer, memo)

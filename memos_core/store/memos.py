@@ -158,6 +158,31 @@ async def list_comments(store, parent_id: int, where: Sequence[Any], limit: int,
     return [Memo.from_row(r) for r in await store.fetch_all(q)]
 
 
+async def latest_comments(
+    store, parent_uids: Sequence[str], where: Sequence[Any], per_parent: int
+) -> list[tuple[str, Memo]]:
+    """Up to ``per_parent`` newest comments of each parent in ``parent_uids``, as ``(parent uid,
+    comment)``: one statement (a window function), whatever the number of parents."""
+    if not parent_uids:
+        return []
+    parent = m.alias("parent")
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=rel.c.related_memo_id, order_by=(m.c.created_ts.desc(), m.c.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select_memos()
+        .add_columns(parent.c.uid.label("parent_uid"), rank)
+        .join(rel, sa.and_(rel.c.memo_id == m.c.id, rel.c.type == COMMENT))
+        .join(parent, parent.c.id == rel.c.related_memo_id)
+        .where(parent.c.uid.in_(list(parent_uids)), *where)
+        .subquery()
+    )
+    q = sa.select(ranked).where(ranked.c.rank <= per_parent).order_by(ranked.c.created_ts.desc(), ranked.c.id.desc())
+    return [(r["parent_uid"], Memo.from_row(r)) for r in await store.fetch_all(q)]
+
+
 async def insert_memo(store, **values: Any) -> int:
     return await store.execute(m.insert().values(**values))
 

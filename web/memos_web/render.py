@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
@@ -88,7 +89,7 @@ def zone_of(name: str) -> dt.tzinfo:
 
 def viewer_zone(request: web.Request) -> str:
     """The viewer's IANA time zone, as the page's script reported it (a cookie), else UTC."""
-    name = request.cookies.get(TZ_COOKIE, "")
+    name = unquote(request.cookies.get(TZ_COOKIE, ""))  # the script percent-encodes the slash
     return name if name and isinstance(zone_of(name), ZoneInfo) else "UTC"
 
 

@@ -20,6 +20,7 @@ from memos_core.services import shares as share_service
 from ..render import memo_views, render, render_fragment
 from ..security import signed_in, wants_fragment
 from ..urls import safe_redirect
+from . import editor
 
 routes = web.RouteTableDef()
 _HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.DOTALL)
@@ -79,8 +80,6 @@ async def _memo_page(request: web.Request, memo: dict[str, Any], *, share_token:
     relations = await memo_service.list_relations(ctx, viewer, uid) if not share_token else {"relations": []}
     views = await memo_views(request, [memo, *comments["memos"]])
     view, comment_views = views[0], views[1:]
-    if wants_fragment(request) and not share_token:  # the page's live refresh asks for the comments only
-        return await render_fragment(request, "fragments/comment_list.html", {"comments": comment_views})
     view.html, headings = outline(view.html)
     refs = [r for r in relations["relations"] if r["type"] == "REFERENCE"]
     shares: list[dict[str, Any]] = []
@@ -139,25 +138,13 @@ async def _done(request: web.Request, uid: str, form: dict[str, str], default: s
     raise web.HTTPSeeOther(safe_redirect(form.get("next"), default))
 
 
-def _attachment_names(form: Any) -> list[dict[str, str]]:
-    return [{"name": v} for v in form.getall("attachment", []) if isinstance(v, str) and v.startswith("attachments/")]
-
-
 @routes.post("/web/memos", name="web.memo.create")
+@editor.keep_typed
 async def create_memo(request: web.Request) -> web.StreamResponse:
     viewer = signed_in(request)
     ctx = context_of(request)
     form = await request.post()
-    body: dict[str, Any] = {
-        "content": str(form.get("content", "")),
-        "visibility": str(form.get("visibility", "PRIVATE")),
-        "attachments": _attachment_names(form),
-        "relations": [
-            {"relatedMemo": {"name": v}, "type": "REFERENCE"}
-            for v in form.getall("relation", [])
-            if isinstance(v, str) and v.startswith("memos/")
-        ],
-    }
+    body = await editor.create_body(request, form)
     parent = str(form.get("parent", ""))
     if parent:
         memo = await memo_service.create_comment(ctx, viewer, parent.removeprefix("memos/"), body)
@@ -174,17 +161,12 @@ async def create_memo(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/web/memos/{uid}/update", name="web.memo.update")
+@editor.keep_typed
 async def update_memo(request: web.Request) -> web.StreamResponse:
     viewer = signed_in(request)
     uid = _uid(request)
     form = await request.post()
-    body: dict[str, Any] = {}
-    for key in ("content", "visibility", "createTime"):
-        value = form.get(key)
-        if isinstance(value, str) and (value or key == "content"):
-            body[key] = value
-    if "attachment" in form or form.get("attachments_sent"):
-        body["attachments"] = _attachment_names(form)
+    body = await editor.update_body(request, form)
     await memo_service.update_memo(context_of(request), viewer, uid, body, list(body_mask(body)))
     return await _done(request, uid, {k: v for k, v in form.items() if isinstance(v, str)}, f"/memos/{uid}")
 
