@@ -80,6 +80,8 @@ async def _memo_page(request: web.Request, memo: dict[str, Any], *, share_token:
     relations = await memo_service.list_relations(ctx, viewer, uid) if not share_token else {"relations": []}
     views = await memo_views(request, [memo, *comments["memos"]])
     view, comment_views = views[0], views[1:]
+    if wants_fragment(request) and not share_token:  # the page's live refresh asks for the comments only
+        return await render_fragment(request, "fragments/comment_list.html", {"comments": comment_views})
     view.html, headings = outline(view.html)
     refs = [r for r in relations["relations"] if r["type"] == "REFERENCE"]
     shares: list[dict[str, Any]] = []
