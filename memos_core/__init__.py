@@ -10,6 +10,7 @@ from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code, error_middleware, error_response
 from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
+from .live import serve_events
 from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
@@ -46,6 +47,7 @@ __all__ = [
     "jsonbody",
     "netguard",
     "no_db_connection",
+    "serve_events",
     "tables",
     "user_webhooks",
     "viewer_of",
