@@ -13,7 +13,7 @@ from .api.v1.jsonutil import has_nul
 from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
-from .errors import Code, error_response
+from .errors import Code, error_response, routing_error_middleware
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
 from .jsonbody import MAX_BODY_BYTES, NUL_MESSAGE
@@ -56,7 +56,10 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx = Context(config=config, plugins=plugins, store=store)
     ctx.live = LiveHub(store, config.live_poll_interval)
 
-    app = web.Application(middlewares=[reject_nul_middleware, connection_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[routing_error_middleware, reject_nul_middleware, connection_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)

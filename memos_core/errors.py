@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from collections.abc import Iterable
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.web_urldispatcher import MatchInfoError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,42 @@ def error_response(
     return resp
 
 
+#: A known path asked with a method it does not serve. Upstream's REST gateway answers these with
+#: code 12 and HTTP 501; memos-py keeps the code and message but answers 405 with ``Allow``, as HTTP
+#: asks, on every route.
+METHOD_NOT_ALLOWED = "Method Not Allowed"
+
+
+def method_not_allowed(allowed: Iterable[str], headers: dict[str, str] | None = None) -> web.Response:
+    """405, code 12, with ``Allow`` listing the methods the path does serve."""
+    resp = error_response(Code.UNIMPLEMENTED, METHOD_NOT_ALLOWED, headers, status=405)
+    resp.headers[hdrs.ALLOW] = ", ".join(sorted(allowed))
+    return resp
+
+
+_HTTP_CODES = {
+    400: Code.INVALID_ARGUMENT,
+    404: Code.NOT_FOUND,
+    413: Code.RESOURCE_EXHAUSTED,
+    429: Code.RESOURCE_EXHAUSTED,
+}
+
+
+def http_error_response(e: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (the router's 404 and 405, the body size limit) in the Memos shape.
+
+    Every middleware that turns failures into Memos errors goes through here, so a wrong method or
+    an unknown path answers alike on the API, the file server and the other routes.
+    """
+    if isinstance(e, web.HTTPMethodNotAllowed):
+        return method_not_allowed(e.allowed_methods)
+    if isinstance(e, web.HTTPNotFound):
+        return error_response(Code.NOT_FOUND, "Not Found")
+    if isinstance(e, web.HTTPRequestEntityTooLarge):
+        return error_response(Code.RESOURCE_EXHAUSTED, "request body too large", status=413)
+    return error_response(_HTTP_CODES.get(e.status, Code.UNKNOWN), e.reason, status=e.status)
+
+
 def api_error_response(e: ApiError) -> web.Response:
     return error_response(e.code, e.message, e.headers, status=e.status)
 
@@ -112,15 +150,23 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except ApiError as e:
         return api_error_response(e)
-    except web.HTTPNotFound:
-        return error_response(Code.NOT_FOUND, "Not Found")
-    except web.HTTPMethodNotAllowed:
-        # grpc-gateway answers an unknown method on a known path with code 12 and HTTP 501.
-        return error_response(Code.UNIMPLEMENTED, "Method Not Allowed")
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(Code.RESOURCE_EXHAUSTED, "request body too large", status=413)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed, web.HTTPRequestEntityTooLarge) as e:
+        return http_error_response(e)
     except web.HTTPException:
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(Code.INTERNAL, "internal error")
+
+
+@web.middleware
+async def routing_error_middleware(request: web.Request, handler):
+    """The application's outermost middleware: an unknown path or a wrong method on the routes that
+    have no error middleware of their own (RSS, avatars, health, plugins' routes) answers in the
+    Memos shape too, not aiohttp's plain text. Errors a handler raises itself pass unchanged."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as e:
+        if not isinstance(request.match_info, MatchInfoError):
+            raise
+        return http_error_response(e)

@@ -45,7 +45,7 @@ from aiohttp import hdrs, web
 from .auth import Principal
 from .auth.cookies import REFRESH_COOKIE
 from .context import Context, context_of
-from .errors import ApiError, Code, error_response, invalid, not_found
+from .errors import ApiError, Code, api_error_response, error_response, http_error_response, invalid, not_found
 from .images import MotionClips, NoMotionVideo
 from .services import access
 from .services import auth as auth_service
@@ -386,21 +386,17 @@ async def _open(ctx: Context, row: Mapping[str, Any]) -> Download:
 
 
 # -- the sub-application ---------------------------------------------------------------------------
-_STATUS_CODES = {404: Code.NOT_FOUND, 405: Code.UNIMPLEMENTED, 400: Code.INVALID_ARGUMENT, 413: Code.RESOURCE_EXHAUSTED}
-
-
 @web.middleware
 async def file_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Memos JSON errors (never an HTML page), the security headers on every answer, errors not cached."""
     try:
         resp = await handler(request)
     except ApiError as e:
-        resp = error_response(e.code, e.message, e.headers)
+        resp = api_error_response(e)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        resp = error_response(_STATUS_CODES.get(e.status, Code.UNKNOWN), e.reason)
-        resp.set_status(e.status)
+        resp = http_error_response(e)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         resp = error_response(Code.INTERNAL, "internal error")

@@ -4,7 +4,8 @@ One JSON-RPC message per ``POST``, answered with ``application/json`` (a notific
 response gets 202). Sessions are upstream's: ``initialize`` hands out an ``Mcp-Session-Id``
 (``mcp-session-<uuid>``), later requests must carry an id of that form, and nothing is kept on the
 server, so any instance behind a load balancer can answer any request. ``DELETE`` ends a session
-(200); ``GET`` is 405, as there is no server-to-client stream.
+(200); ``GET`` is 405, as there is no server-to-client stream, and so is any other method (in the
+Memos error shape).
 
 Before any of that: an ``Origin`` must be the request's own host or ``MEMOS_INSTANCE_URL``
 (else 403), cross-origin answers carry reflected CORS headers, and a bearer credential, if sent,
@@ -27,7 +28,7 @@ from aiohttp import hdrs, web
 
 from .. import jsonbody
 from ..context import context_of
-from ..errors import ApiError
+from ..errors import ApiError, method_not_allowed
 from ..services import memos as memo_service
 from . import server
 from .protocol import INVALID_REQUEST, PARSE_ERROR, PROTOCOL_VERSIONS, RpcError, error_response, parse_message
@@ -124,7 +125,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.method == hdrs.METH_GET:
         headers[hdrs.ALLOW] = "POST, DELETE"
         return web.Response(status=405, text="server-to-client streams are not supported", headers=headers)
-    return web.Response(status=404, text="404 page not found", headers=headers)
+    return method_not_allowed((hdrs.METH_POST, hdrs.METH_DELETE), headers)
 
 
 def _accepts_json(accept: str) -> bool:

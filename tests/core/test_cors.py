@@ -47,5 +47,6 @@ async def test_no_cors_headers_without_origin_or_outside_the_api(memos_client):
 
 async def test_options_without_preflight_headers_is_not_a_preflight(memos_client):
     r = await memos_client.options("/api/v1/memos")
-    assert r.status == 501  # grpc-gateway: unknown method on a known path
+    assert r.status == 405  # a known path, a method it does not serve
     assert (await r.json())["code"] == 12
+    assert r.headers["Allow"] == "GET, HEAD, POST"

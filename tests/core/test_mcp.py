@@ -169,7 +169,8 @@ async def test_sessions_notifications_get_and_delete(memos_client):
     r = await memos_client.delete("/mcp", headers=client.headers)
     assert r.status == 200
     r = await memos_client.put("/mcp", headers=client.headers)
-    assert r.status == 404
+    assert r.status == 405 and r.headers["Allow"] == "DELETE, POST"
+    assert await r.json() == {"code": 12, "message": "Method Not Allowed", "details": []}
 
 
 async def test_json_rpc_errors(mcp):
