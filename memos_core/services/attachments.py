@@ -150,9 +150,12 @@ def resolve_type(raw: Any, filename: str, data: bytes) -> str:
 
 
 def decode_content(raw: Any) -> bytes:
-    """protojson ``bytes``: standard or URL-safe base64, padding optional."""
+    """protojson ``bytes``: standard or URL-safe base64, padding optional. Raw ``bytes`` pass as
+    they are: in-process callers (the web UI's multipart upload) need not inflate them by 4/3."""
     if raw in (None, ""):
         return b""
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw)
     if not isinstance(raw, str):
         raise invalid("invalid content: expected a base64 string")
     text = raw.strip().replace("-", "+").replace("_", "/").rstrip("=")
