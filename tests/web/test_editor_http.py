@@ -178,7 +178,7 @@ async def test_upload_over_the_instance_limit_is_refused_clearly(memos_client, p
     token = await sign_in(memos_client, ann)
     r = await upload(memos_client, token, "big.bin", b"x" * (MIB + 1), "application/octet-stream")
     assert r.status == 400
-    assert (await r.json())["message"] == "big.bin is too large (1.0 MiB): the upload limit is 1 MiB"
+    assert (await r.json())["message"] == "big.bin is too large (1.1 MiB): the upload limit is 1 MiB"
     assert await list_attachments(memos_client, ann) == []
     r = await upload(memos_client, token, "exact.bin", b"x" * MIB, "application/octet-stream")
     assert r.status == 200, await r.text()
@@ -350,7 +350,7 @@ async def test_a_file_over_the_limit_without_javascript_keeps_the_text(memos_cli
     assert r.status == 400
     page = await r.text()
     assert textarea(page) == "my words"
-    assert "huge.bin is too large (1.0 MiB): the upload limit is 1 MiB" in page
+    assert "huge.bin is too large (1.1 MiB): the upload limit is 1 MiB" in page
     assert await list_memos(memos_client, ann) == []
     assert await list_attachments(memos_client, ann) == []
 

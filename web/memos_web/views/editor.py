@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -108,7 +109,8 @@ async def upload(request: web.Request, viewer: Principal, fields: list[web.FileF
         if size > limit:
             raise ApiError(
                 Code.INVALID_ARGUMENT,
-                f"{field.filename} is too large ({size / MIB:.1f} MiB): the upload limit is {limit // MIB} MiB",
+                f"{field.filename} is too large ({math.ceil(size * 10 / MIB) / 10} MiB): "
+                f"the upload limit is {limit // MIB} MiB",
             )
     stored = request.setdefault(_UPLOADED, [])  # known to the editor if a later step fails
     out = []
