@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...context import context_of, viewer_of
-from ...errors import denied
-from ...hookspecs import HOOKSPEC_VERSION
+from ...services import plugins as service
 from .jsonutil import json_response
 
 routes = web.RouteTableDef()
@@ -14,8 +13,4 @@ routes = web.RouteTableDef()
 
 @routes.get("/plugins", name="PluginService.ListPlugins")
 async def list_plugins(request: web.Request) -> web.Response:
-    viewer = viewer_of(request)
-    if viewer is None or not viewer.is_admin:
-        raise denied("only admins may list plugins")
-    ctx = context_of(request)
-    return json_response({"hookspecVersion": HOOKSPEC_VERSION, "plugins": [i.to_json() for i in ctx.plugins.infos]})
+    return json_response(service.list_plugins(context_of(request), viewer_of(request)))
