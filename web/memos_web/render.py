@@ -23,13 +23,13 @@ from memos_core import User, context_of, viewer_of
 from memos_core.services import access, instance, notifications
 from memos_core.services import users as users_service
 
+from . import themes
 from .assets import Assets
 from .security import csrf_token
 
 JINJA = web.AppKey("memos_web_jinja", jinja2.Environment)
 ASSETS = web.AppKey("memos_web_assets", Assets)
 TZ_COOKIE = "memos_tz"
-THEMES = ("system", "light", "dark")
 
 
 @dataclasses.dataclass
@@ -110,7 +110,10 @@ async def render(
     viewer = viewer_of(request)
     general = await instance.general(store)
     prefs = await user_preferences(request)
-    theme = (prefs.get("theme") or "system").lower()
+    if viewer is not None:
+        theme = themes.from_setting(prefs.get("theme"))
+    else:
+        theme = themes.from_cookie(request.cookies.get(themes.THEME_COOKIE))
     data = {
         "request": request,
         "viewer": viewer.user if viewer else None,
@@ -118,7 +121,8 @@ async def render(
         "csrf_token": csrf_token(request),
         "instance": general,
         "instance_name": (general.get("customProfile") or {}).get("title") or "Memos",
-        "theme": theme if theme in THEMES else "system",
+        "theme": theme,
+        "theme_colors": themes.COLORS,
         "tz": viewer_zone(request),
         "path": request.path,
         "prefs": prefs,

@@ -1,5 +1,6 @@
 import "./editor.js";
 import "./live.js";
+import "./theme.js";
 import "./sidebar.js";
 import "./inbox.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link

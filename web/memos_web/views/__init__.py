@@ -1,11 +1,12 @@
 """The pages and form handlers, one module per area; each exposes a ``routes`` table."""
 
-from . import attachments, auth, editor, inbox, live, memo, sidebar, sso, timeline
+from . import attachments, auth, editor, inbox, live, memo, preferences, sidebar, sso, timeline
 
 ROUTES = (
     auth.routes,
     sso.routes,
     live.routes,
+    preferences.routes,
     timeline.routes,
     editor.routes,
     memo.routes,
