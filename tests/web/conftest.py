@@ -60,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: only tests that will run count
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker cannot stop the run: each browser test errors in the `browser` fixture
     if any(item.get_closest_marker("browser") for item in items) and chromium_path() is None:
         where = os.environ.get("MEMOS_TEST_CHROMIUM") or CHROMIUM_DEFAULT
         raise pytest.UsageError(
@@ -75,6 +77,15 @@ def artifacts_dir(config: pytest.Config) -> Path:
 
 def _artifact_name(item: pytest.Item) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name).strip("_")[:150]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Screenshots of an earlier run of this test would mislead: they go before it runs again."""
+    folder = artifacts_dir(item.config)
+    if item.get_closest_marker("browser") and folder.is_dir():
+        name = _artifact_name(item)
+        for old in [*folder.glob(f"{name}.png"), *folder.glob(f"{name}-[0-9]*.png")]:
+            old.unlink(missing_ok=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -194,8 +205,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()
-    if path is None:  # the collection hook refuses this already; a direct fixture use must not skip either
-        raise pytest.UsageError("no Chromium: run scripts/browser.sh install (or set MEMOS_TEST_CHROMIUM)")
+    if path is None:  # the collection hook refuses this already (but not under xdist): never a skip
+        where = os.environ.get("MEMOS_TEST_CHROMIUM") or CHROMIUM_DEFAULT
+        raise pytest.UsageError(f"no Chromium at {where}: run scripts/browser.sh install (or set MEMOS_TEST_CHROMIUM)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path)
         try:

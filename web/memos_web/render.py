@@ -159,6 +159,29 @@ async def unread_count(request: web.Request) -> int:
     return await notifications.unread_count(context_of(request), viewer_of(request))
 
 
+_ALIGN_STYLE = re.compile(r' style="text-align:(left|right|center)"')
+_TAG_HREF = 'href="/explore?tag='
+_LIST_PAGES = ("/home", "/explore", "/archived")
+
+
+def tag_base(request: web.Request) -> str:
+    """Where a memo's tag links lead: the list being read (so a private memo's tag filters Home,
+    where it is, rather than Explore, where it is not), else Home or Explore."""
+    path = request.path
+    if path in _LIST_PAGES or path.startswith("/u/"):
+        return path
+    return "/home" if viewer_of(request) is not None else "/explore"
+
+
+def for_pages(html: str, tags_to: str) -> str:
+    """The markdown plugin's HTML fitted to the pages: table alignment as classes (the CSP allows
+    no inline style) and tag links filtering ``tags_to``."""
+    html = _ALIGN_STYLE.sub(r' class="align-\1"', html)
+    if tags_to != "/explore":
+        html = html.replace(_TAG_HREF, f'href="{tags_to}?tag=')
+    return html
+
+
 async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[MemoView]:
     """Draw-ready memos: markdown rendered by the markdown plugin, creators in one query."""
     ctx = context_of(request)
@@ -166,6 +189,7 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
     usernames = sorted({m["creator"].removeprefix("users/") for m in memos})
     creators = {u.username: u for u in await users_service.batch_get_users(ctx, usernames)}
     blur = blur_patterns(await instance.get_setting(ctx.store, "TAGS"))
+    tags_to = tag_base(request)
     out = []
     for memo in memos:
         creator = memo["creator"].removeprefix("users/")
@@ -178,7 +202,7 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
         out.append(
             MemoView(
                 memo=memo,
-                html=Markup(html or ""),
+                html=Markup(for_pages(html or "", tags_to)),
                 creator=creators.get(creator),
                 can_write=access.may_write(viewer, creator),
                 comments=comments,
