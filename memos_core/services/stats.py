@@ -52,14 +52,18 @@ async def list_all_user_stats(ctx: Context, viewer: Principal | None) -> dict[st
     return {"stats": [stats_json(s.username, s) for _, s in sorted(found.items())]}
 
 
-def _source(viewer: Principal | None, user_id: int | None) -> list[Any]:
+def _source(viewer: Principal | None, user_id: int | None, shared_only: bool = False) -> list[Any]:
     where = [access.visible_clause(viewer)]
     if user_id is not None:
         where.append(tables.memo.c.creator_id == user_id)
+    if shared_only:  # what Explore lists: nobody's PRIVATE memos, the viewer's own included
+        where.append(tables.memo.c.visibility.in_([access.PUBLIC, access.PROTECTED]))
     return where
 
 
-async def memo_summary(ctx: Context, viewer: Principal | None, username: str | None = None) -> dict[str, Any]:
+async def memo_summary(
+    ctx: Context, viewer: Principal | None, username: str | None = None, *, shared_only: bool = False
+) -> dict[str, Any]:
     """What a sidebar shows: ``tagCount``, ``memoTypeStats`` and ``totalMemoCount`` of the memos
     the stats above count, for one user or (``username=None``) everyone, summed over creators.
 
@@ -67,7 +71,7 @@ async def memo_summary(ctx: Context, viewer: Principal | None, username: str | N
     row per memo, however many there are.
     """
     user_id = (await get_user(ctx, username)).id if username is not None else None
-    found = await store.user_stats(ctx.store, _source(viewer, user_id), timestamps=False)
+    found = await store.user_stats(ctx.store, _source(viewer, user_id, shared_only), timestamps=False)
     tags: Counter[str] = Counter()
     types: Counter[str] = Counter(dict.fromkeys(store.TYPE_FLAGS, 0))
     for stats in found.values():
@@ -117,6 +121,7 @@ async def memo_day_counts(
     end: dt.date,
     zone: dt.tzinfo,
     username: str | None = None,
+    shared_only: bool = False,
 ) -> dict[str, int]:
     """Memos per local day (``{"2026-12-06": 3}``, days without memos left out) from ``start`` up
     to ``end`` (exclusive) in ``zone``: the memos :func:`get_user_stats` counts (one user's, or
@@ -128,7 +133,7 @@ async def memo_day_counts(
     first = int(dt.datetime.combine(start, dt.time(), zone).timestamp())
     last = int(dt.datetime.combine(end, dt.time(), zone).timestamp())
     segments = offset_segments(zone, first, last)
-    return await store.memo_day_counts(ctx.store, _source(viewer, user_id), first, last, segments)
+    return await store.memo_day_counts(ctx.store, _source(viewer, user_id, shared_only), first, last, segments)
 
 
 async def instance_stats(ctx: Context, viewer: Principal | None) -> dict[str, Any]:

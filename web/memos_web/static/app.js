@@ -3,6 +3,7 @@ import "./live.js";
 import "./theme.js";
 import "./sidebar.js";
 import "./inbox.js";
+import "./settings.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link
 // without this script; here it happens in place, without a page load.
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -54,6 +55,7 @@ try {
 document.addEventListener("click", (e) => {
   const toggle = e.target.closest("[data-drawer]");
   if (toggle) {
+    e.preventDefault(); // without this script the link opens the drawer through CSS :target
     const panel = document.getElementById(toggle.dataset.drawer);
     const open = !panel.classList.contains("open");
     document.querySelectorAll(".rail.open, .sidebar.open").forEach((p) => p.classList.remove("open"));

@@ -1,6 +1,20 @@
 """The pages and form handlers, one module per area; each exposes a ``routes`` table."""
 
-from . import attachments, auth, editor, inbox, live, memo, preferences, sidebar, sso, timeline
+from .. import settings
+from . import (  # settings_account before settings_admin: the account sections come first in the menu
+    attachments,
+    auth,
+    editor,
+    inbox,
+    live,
+    memo,
+    preferences,
+    settings_account,
+    settings_admin,
+    sidebar,
+    sso,
+    timeline,
+)
 
 ROUTES = (
     auth.routes,
@@ -13,4 +27,7 @@ ROUTES = (
     sidebar.routes,
     attachments.routes,
     inbox.routes,
+    settings.routes,
+    settings_account.routes,
+    settings_admin.routes,
 )

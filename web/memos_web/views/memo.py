@@ -78,7 +78,7 @@ async def _memo_page(request: web.Request, memo: dict[str, Any], *, share_token:
     uid = memo["name"].removeprefix("memos/")
     comments = await memo_service.list_comments(ctx, viewer, uid, page_size=100) if not share_token else {"memos": []}
     relations = await memo_service.list_relations(ctx, viewer, uid) if not share_token else {"relations": []}
-    views = await memo_views(request, [memo, *comments["memos"]])
+    views = await memo_views(request, [memo, *comments["memos"]], comment_previews=False)
     view, comment_views = views[0], views[1:]
     if wants_fragment(request) and not share_token:  # the page's live refresh asks for the comments only
         return await render_fragment(request, "fragments/comment_list.html", {"comments": comment_views})

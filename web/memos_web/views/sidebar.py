@@ -32,17 +32,22 @@ TAG_MODES = ("flat", "tree")
 WEEKDAYS = ["Su", "Mo", "Tu", "We", "Th", "Fr", "Sa"]
 
 
-async def sidebar_context(request: web.Request, filters: Filters, *, stats_user: str | None) -> dict[str, Any]:
+async def sidebar_context(
+    request: web.Request, filters: Filters, *, stats_user: str | None, shared_only: bool = False
+) -> dict[str, Any]:
     """Everything the sidebar draws for a list page: tags, memo types and the calendar, counted
-    over ``stats_user``'s memos (or everyone's) as the viewer may see them."""
+    over ``stats_user``'s memos (or everyone's) as the viewer may see them (``shared_only``: not
+    PRIVATE ones, as Explore lists)."""
     ctx = context_of(request)
     viewer = viewer_of(request)
-    summary = await stats_service.memo_summary(ctx, viewer, stats_user)
+    summary = await stats_service.memo_summary(ctx, viewer, stats_user, shared_only=shared_only)
     zone = zone_of(filters.tz)
     today = dt.datetime.now(zone).date()
 
     async def counts(start: dt.date, end: dt.date) -> dict[str, int]:
-        return await stats_service.memo_day_counts(ctx, viewer, start=start, end=end, zone=zone, username=stats_user)
+        return await stats_service.memo_day_counts(
+            ctx, viewer, start=start, end=end, zone=zone, username=stats_user, shared_only=shared_only
+        )
 
     if request.query.get("calendar") == "year":
         cal = await year_calendar(counts, filters, request.path, today, request.query.get("year", ""))

@@ -74,7 +74,9 @@ async def _list_page(
     }
     if wants_fragment(request):
         return await render_fragment(request, "fragments/memo_page.html", context)
-    context.update(await sidebar.sidebar_context(request, filters, stats_user=stats_user))
+    context.update(
+        await sidebar.sidebar_context(request, filters, stats_user=stats_user, shared_only=scope == "explore")
+    )
     context.update(extra or {})
     return await render(request, template, context)
 
