@@ -8,30 +8,45 @@ and headers, ``assets`` for static files, ``views`` for the pages.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from aiohttp import web
 from aiohttp.web_urldispatcher import MatchInfoError
 
 from memos_core import hookimpl
 
+from . import i18n
 from .assets import PREFIX, Assets
-from .render import ASSETS, render, setup
+from .i18n import gettext as _
+from .render import ASSETS, JINJA, render, setup
 from .security import make_middleware, wants_fragment
 from .views import ROUTES
 
 __all__ = ["memos_register_routes"]
 
 _API_PREFIXES = ("/api/", "/file/", "/mcp", "/healthz", "/static/")
+_PHRASES = frozenset(s.phrase for s in HTTPStatus)
 
 
 async def render_error(request: web.Request, status: int, message: str) -> web.StreamResponse:
     """An error in the app's look (or JSON for the page's own script), with the right status."""
     if wants_fragment(request):
         return web.json_response({"message": message}, status=status)
-    titles = {400: "Bad request", 401: "Sign in required", 403: "Forbidden", 404: "Not found", 429: "Slow down"}
+    if message in _PHRASES:  # aiohttp's bare reason ("Not Found"): say it in the page's language
+        message = _("This page does not exist.") if status == 404 else ""
+    titles = {
+        400: _("Bad request"),
+        401: _("Sign in required"),
+        403: _("Forbidden"),
+        404: _("Not found"),
+        405: _("Method not allowed"),
+        413: _("Too large"),
+        429: _("Slow down"),
+    }
     return await render(
         request,
         "error.html",
-        {"status": status, "title": titles.get(status, "Something went wrong"), "message": message},
+        {"status": status, "title": titles.get(status, _("Something went wrong")), "message": message},
         status=status,
     )
 
@@ -47,7 +62,8 @@ async def not_found_page(request: web.Request, handler):
         or "text/html" not in request.headers.get("Accept", "")
     ):
         return await handler(request)
-    response = await render_error(request, 404, "This page does not exist.")
+    await i18n.activate(request)
+    response = await render_error(request, 404, _("This page does not exist."))
     response.headers.update(_page_headers())
     return response
 
@@ -62,10 +78,12 @@ def _page_headers() -> dict[str, str]:
 def memos_register_routes(app: web.Application) -> None:
     assets = Assets()
     setup(app, assets)
+    i18n.install(app[JINJA])
     app.middlewares.append(not_found_page)
     app.middlewares.append(make_middleware(render_error))
     app.router.add_get(PREFIX + "{path:.+}", assets.handle, name="static.web")
     app.router.add_get("/manifest.webmanifest", manifest, name="web.manifest")
+    app.router.add_routes(i18n.routes)
     for table in ROUTES:
         app.router.add_routes(table)
 

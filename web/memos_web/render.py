@@ -25,9 +25,11 @@ from memos_core.services import users as users_service
 
 from . import themes
 from .assets import Assets
+from .i18n import activate as use_language
 from .security import csrf_token
 
 JINJA = web.AppKey("memos_web_jinja", jinja2.Environment)
+_PREFS = web.RequestKey("memos_web_prefs", dict)
 ASSETS = web.AppKey("memos_web_assets", Assets)
 TZ_COOKIE = "memos_tz"
 
@@ -94,11 +96,14 @@ def viewer_zone(request: web.Request) -> str:
 
 
 async def user_preferences(request: web.Request) -> dict[str, Any]:
+    """The viewer's GENERAL setting (language, theme, default visibility), read once per request."""
     viewer = viewer_of(request)
     if viewer is None:
         return dict(users_service.GENERAL_DEFAULT)
-    _, value = await users_service.get_user_setting(context_of(request), viewer, viewer.user.username, "GENERAL")
-    return value.get("generalSetting", value)
+    if _PREFS not in request:
+        _, value = await users_service.get_user_setting(context_of(request), viewer, viewer.user.username, "GENERAL")
+        request[_PREFS] = value.get("generalSetting", value)
+    return request[_PREFS]
 
 
 async def render(
@@ -116,6 +121,7 @@ async def render(
         theme = themes.from_cookie(request.cookies.get(themes.THEME_COOKIE))
     data = {
         "request": request,
+        "lang": await use_language(request),
         "viewer": viewer.user if viewer else None,
         "is_admin": bool(viewer and viewer.is_admin),
         "csrf_token": csrf_token(request),
@@ -145,6 +151,7 @@ async def render_fragment(request: web.Request, template: str, context: dict[str
         "viewer": viewer.user if viewer else None,
         "is_admin": bool(viewer and viewer.is_admin),
         "csrf_token": csrf_token(request),
+        "lang": await use_language(request),
         "tz": viewer_zone(request),
         "path": request.path,
         "reaction_choices": (await instance.memo_related(context_of(request).store)).get("reactions", []),

@@ -29,6 +29,8 @@ from memos_core.auth.cookies import refresh_cookie_of
 from memos_core.services import auth as auth_service
 from memos_core.services import instance
 
+from .i18n import activate as use_language
+
 CSRF_COOKIE = "memos_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -149,6 +151,7 @@ def make_middleware(render_error: ErrorRenderer):
             and await instance.latest_admin(ctx.store) is None
         ):
             raise web.HTTPFound("/auth/signup")  # a new instance: the first account becomes its admin
+        await use_language(request)  # before the handler: its messages and error pages speak it
         try:
             if request.method not in _SAFE_METHODS:
                 await check_csrf(request)
