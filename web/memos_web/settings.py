@@ -112,9 +112,11 @@ async def form_error(
     request: web.Request, section_id: str, error: ApiError | str, typed: dict[str, Any]
 ) -> web.Response:
     """The page again, the message beside the section's form, what was typed kept (never secrets:
-    callers leave passwords and keys out of ``typed``)."""
+    callers leave passwords and keys out of ``typed``). In a section with several forms,
+    ``typed["form"]`` names the one that was sent: its template draws the message beside that form,
+    and the section's head leaves it out."""
     message = error.message if isinstance(error, ApiError) else error
-    status = error.code.http_status if isinstance(error, ApiError) else 400
+    status = (error.status or error.code.http_status) if isinstance(error, ApiError) else 400
     return await settings_page(request, status=status, errors={section_id: message}, typed={section_id: typed})
 
 

@@ -37,6 +37,14 @@ async def set_theme(request: web.Request) -> web.StreamResponse:
         response: web.StreamResponse = web.json_response({"theme": choice})
     else:
         response = web.HTTPSeeOther(safe_redirect(str(form.get("next", "")), "/"))
+    remember_theme(request, response, choice)
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+def remember_theme(request: web.Request, response: web.StreamResponse, choice: str) -> None:
+    """Keep ``choice`` in the ``memos_theme`` cookie too (the pages keep it after signing out)."""
     response.set_cookie(
         themes.THEME_COOKIE,
         choice,
@@ -46,6 +54,3 @@ async def set_theme(request: web.Request) -> web.StreamResponse:
         samesite="Lax",
         secure=request.secure,
     )
-    if isinstance(response, web.HTTPException):
-        raise response
-    return response

@@ -7,6 +7,10 @@ with the S256 ``code_challenge``. The provider comes back to ``GET /auth/callbac
 must match the cookie's, then the code and verifier go to the core's ``ssoCredentials`` sign-in,
 which sets the same refresh cookie as the password form. Every failure lands on the sign-in page
 with a message saying what went wrong.
+
+``GET /auth/sso/{idp}/link`` runs the same flow from the account settings in "link" mode: the
+callback links the provider's account to the signed-in user who started it, and failures are
+reported beside the linked accounts in the settings.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from memos_core import CONTEXT, ApiError, Code, context_of
+from memos_core import CONTEXT, ApiError, Code, context_of, viewer_of
 from memos_core.services import auth as auth_service
 from memos_core.services import idp as idp_service
 
+from ..security import csrf_token, signed_in
+from ..settings import form_error
 from ..urls import safe_redirect, site_url
 from .auth import _auth_page, _signed_in_response, client_info
 
@@ -104,6 +110,32 @@ async def start(request: web.Request) -> web.StreamResponse:
     config = (provider.get("config") or {}).get("oauth2Config") or {}
     if not config.get("authUrl") or not config.get("clientId"):
         return await _failed(request, f"Sign-in with {provider['title']} is not set up completely.", 400, target)
+    raise _to_provider(request, uid, config, {"redirect": target})
+
+
+@routes.get("/auth/sso/{idp}/link", name="web.sso.link")
+async def start_link(request: web.Request) -> web.StreamResponse:
+    """The same flow in "link" mode, from the account settings: the callback links the provider's
+    account to the signed-in user it was started by, instead of signing in. A link (the CSP's
+    ``form-action`` would stop a form's redirect to the provider), so it carries the page's CSRF
+    token: another site cannot start linking for the viewer."""
+    viewer = signed_in(request)
+    if not hmac.compare_digest(request.query.get("csrf_token", ""), csrf_token(request)):
+        raise ApiError(Code.PERMISSION_DENIED, "the link expired or did not come from this site: reload and try again")
+    uid = request.match_info["idp"]
+    try:
+        provider = await idp_service.get_identity_provider(context_of(request), uid)
+    except ApiError:
+        return await _link_failed(request, ApiError(Code.NOT_FOUND, "This sign-in provider does not exist (any more)."))
+    config = (provider.get("config") or {}).get("oauth2Config") or {}
+    if not config.get("authUrl") or not config.get("clientId"):
+        message = f"Sign-in with {provider['title']} is not set up completely."
+        return await _link_failed(request, ApiError(Code.FAILED_PRECONDITION, message))
+    raise _to_provider(request, uid, config, {"mode": "link", "user": viewer.id, "redirect": LINKED})
+
+
+def _to_provider(request: web.Request, uid: str, config: dict[str, Any], extra: dict[str, Any]) -> web.HTTPFound:
+    """The redirect to the provider's ``authUrl``, with the flow (``extra`` added) in its cookie."""
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9_-], within RFC 7636's 43..128
     redirect_uri = site_url(request) + "/auth/callback"
@@ -112,7 +144,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         "verifier": verifier,
         "idp": uid,
         "redirectUri": redirect_uri,
-        "redirect": target,
+        **extra,
         "exp": int(time.time()) + FLOW_SECONDS,
     }
     query = {
@@ -135,7 +167,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         samesite="Lax",
         secure=site_url(request).startswith("https://"),
     )
-    raise response
+    return response
 
 
 def _message(error: ApiError, title: str) -> tuple[str, int]:
@@ -174,6 +206,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         title = (await idp_service.get_identity_provider(ctx, str(flow["idp"])))["title"]
     except ApiError:
         return await _failed(request, "This sign-in provider does not exist (any more).", 400, target)
+    if flow.get("mode") == "link":
+        return await _link_callback(request, flow, title)
     if request.query.get("error"):
         denied = request.query["error"] == "access_denied"
         message = f"Sign-in with {title} was cancelled." if denied else f"{title} refused the sign-in."
@@ -193,5 +227,62 @@ async def callback(request: web.Request) -> web.StreamResponse:
         message, status = _message(e, title)
         return await _failed(request, message, status, target)
     response = _signed_in_response(request, session, target)
+    _clear_flow(response)
+    raise response
+
+
+# -- linking an account (from the account settings) -------------------------------------------------
+#: Where a linked account is reported: the account settings, which say what was linked.
+LINKED = "/setting?saved=account&what=linked#account"
+
+
+async def _link_failed(request: web.Request, error: ApiError) -> web.Response:
+    """The settings page again, the message beside the linked accounts."""
+    response = await form_error(request, "account", error, {"form": "identities"})
+    _clear_flow(response)
+    return response
+
+
+def _link_error(error: ApiError, title: str) -> ApiError:
+    """What the account settings say about a refused link (the status kept)."""
+    if error.code == Code.ALREADY_EXISTS:
+        if "another user" in error.message:
+            return ApiError(error.code, f"This {title} account is already linked to another user here.")
+        return ApiError(error.code, f"Another {title} account is already linked to yours: unlink it first.")
+    if error.code == Code.PERMISSION_DENIED and error.message.startswith("identifier "):
+        return ApiError(error.code, f"This {title} account may not sign in here.")
+    if error.code in (Code.PERMISSION_DENIED, Code.RESOURCE_EXHAUSTED):
+        return error
+    log.warning("linking an account of %s failed: %s", title, error.message)
+    message = f"Linking with {title} failed. Try again, or ask an administrator to check the provider."
+    return ApiError(Code.UNAVAILABLE, message, status=502)
+
+
+async def _link_callback(request: web.Request, flow: dict[str, Any], title: str) -> web.StreamResponse:
+    """The provider's answer to a link started from the settings: linked to the account that started
+    it, which must still be the one signed in here (else nothing is linked)."""
+    viewer = viewer_of(request)
+    if viewer is None or viewer.id != flow.get("user"):
+        return await _failed(request, "Sign in to the account you were linking, then link it again.", 403)
+    if request.query.get("error"):
+        denied = request.query["error"] == "access_denied"
+        message = f"Linking with {title} was cancelled." if denied else f"{title} refused the link."
+        return await _link_failed(
+            request, ApiError(Code.PERMISSION_DENIED if denied else Code.INVALID_ARGUMENT, message)
+        )
+    code = request.query.get("code", "")
+    if not code:
+        return await _link_failed(request, ApiError(Code.INVALID_ARGUMENT, f"{title} sent no authorization code."))
+    credentials = {
+        "idpName": idp_service.PREFIX + str(flow["idp"]),
+        "code": code,
+        "redirectUri": str(flow["redirectUri"]),
+        "codeVerifier": str(flow["verifier"]),
+    }
+    try:
+        await idp_service.create_linked_identity(context_of(request), viewer, viewer.user.username, credentials)
+    except ApiError as e:
+        return await _link_failed(request, _link_error(e, title))
+    response = web.HTTPSeeOther(LINKED)
     _clear_flow(response)
     raise response
