@@ -26,16 +26,13 @@ from memos_core.services import users as users_service
 from memos_core.services import webhooks as webhooks_service
 from memos_core.store.users import User
 
-from .. import themes
+from .. import i18n, themes
 from ..security import signed_in
 from ..settings import form_error, require_section, saved, section, settings_page
 from .preferences import remember_theme
 
 routes = web.RouteTableDef()
 
-#: The languages offered: ``(value stored in the GENERAL setting's locale, name in that language)``.
-#: The values are upstream's, so both front ends read each other's choice.
-LANGUAGES = (("en", "English"), ("zh-Hans", "简体中文"))
 VISIBILITIES = (("PRIVATE", "Private"), ("PROTECTED", "Protected (signed-in users)"), ("PUBLIC", "Public"))
 THEME_CHOICES = (("system", "System"), ("light", "Light"), ("dark", "Dark"))
 #: Token lifetimes offered (days; 0 never expires).
@@ -299,8 +296,8 @@ async def preferences_section(request: web.Request) -> dict[str, Any]:
     viewer = signed_in(request)
     _, value = await users_service.get_user_setting(context_of(request), viewer, viewer.user.username, "GENERAL")
     locale = value.get("locale") or "en"
-    languages = list(LANGUAGES)
-    if locale not in dict(LANGUAGES):  # set by another client: kept, and shown, until changed
+    languages = list(i18n.LANGUAGES.items())  # upstream's locale values, each named in itself
+    if locale not in i18n.LANGUAGES:  # set by another client: kept, and shown, until changed
         languages.append((locale, locale))
     return {
         "locale": locale,
@@ -323,7 +320,7 @@ async def update_preferences(request: web.Request) -> web.StreamResponse:
     typed = {name: _text(form, name) for name in ("locale", "theme", "memo_visibility")}
     _, current = await users_service.get_user_setting(ctx, viewer, viewer.user.username, "GENERAL")
     current_locale = current.get("locale") or "en"
-    if typed["locale"] not in dict(LANGUAGES) and typed["locale"] != current_locale:
+    if typed["locale"] not in i18n.LANGUAGES and typed["locale"] != current_locale:
         return await form_error(request, "preferences", _refused("Choose a language from the list."), typed)
     if typed["theme"] not in themes.THEMES:
         return await form_error(request, "preferences", _refused("Choose a theme from the list."), typed)
