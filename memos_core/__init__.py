@@ -11,6 +11,7 @@ from .errors import ApiError, Code, error_middleware, error_response
 from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .live import serve_events
+from .services.memos import get_memo
 from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
@@ -42,6 +43,7 @@ __all__ = [
     "error_middleware",
     "error_response",
     "expand_path_template",
+    "get_memo",
     "get_user",
     "hookimpl",
     "jsonbody",

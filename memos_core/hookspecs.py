@@ -26,6 +26,8 @@ Conventions:
 * An implementation takes only the arguments it needs, by name, and must not give them defaults
   (pluggy does not pass defaulted arguments). So adding an argument to a hook is compatible and
   does not bump the version; removing or changing one does.
+* Adding a hook is compatible as well and does not bump the version either; a plugin that
+  implements a hook the running core does not define stops start-up with an error naming it.
 """
 
 from __future__ import annotations
@@ -147,4 +149,102 @@ def memos_cleanup_ctx(app: web.Application) -> Any:
 
     Code before its ``yield`` runs at start-up, code after it at shutdown: open pools, clients
     and background tasks here. Fan-out.
+    """
+
+
+# -- the web UI's hooks ----------------------------------------------------------------------------
+# Called by the memos-web plugin (the browser pages), never by the core itself: the core imports no
+# plugin, and these specs live here only as the contract a third-party package writes against, so it
+# can extend the pages without forking their templates. Every one is fan-out and takes the page's
+# ``request`` (``memos_core.viewer_of(request)`` is the signed-in viewer or ``None``); it may answer
+# synchronously or with an awaitable, and answers ``None`` (or an empty list) to add nothing.
+# URLs a plugin gives for the page to load or link to are checked by the web package: an item it
+# refuses is dropped with a warning in the log, never drawn.
+#
+# A plugin's own pages and form handlers come from ``memos_register_routes``. Name such a route
+# ``web.<something>`` and the web package treats it as one of its own: the viewer is resolved from the
+# session cookie, non-GET requests must carry the CSRF token (form field ``csrf_token``), and the
+# response gets the pages' security headers (a strict Content-Security-Policy: same-origin script and
+# style, no inline ``<script>`` or ``style=""``).
+
+
+@hookspec
+def memos_web_extra_css_urls(request: web.Request) -> Any:
+    """Stylesheets every page of the web UI links after its own. Fan-out, once per page.
+
+    Return a list of URL paths on this site (each starting with ``/``, served by a route of your
+    own): the pages' Content-Security-Policy allows only same-origin stylesheets, so the web
+    package drops (and logs) any other URL, protocol-relative ``//host/...`` included.
+    """
+
+
+@hookspec
+def memos_web_extra_js_urls(request: web.Request) -> Any:
+    """Scripts every page of the web UI loads after its own. Fan-out, once per page.
+
+    Return a list whose items are a URL path on this site (loaded as a deferred classic script) or
+    ``{"url": path, "module": True}`` (loaded as an ES module). Same origin only, as for
+    ``memos_web_extra_css_urls``: anything not starting with a single ``/`` is dropped and logged.
+    Pages must work without JavaScript, so a script may only enhance what the HTML already does.
+    """
+
+
+@hookspec
+def memos_web_nav_items(request: web.Request) -> Any:
+    """Links added to the navigation rail, after the built-in ones. Fan-out, once per page.
+
+    Return a list of ``{"label": str, "href": str}``; ``href`` is a path on this site or an
+    ``http(s)://`` URL (other schemes are dropped). Decide from ``viewer_of(request)`` whether to
+    offer an item to anonymous readers.
+    """
+
+
+@hookspec
+def memos_web_settings_sections(request: web.Request, csrf_token: str) -> Any:
+    """Sections added to the settings page (``/setting``), after the built-in ones. Fan-out.
+
+    Called once per settings page for a signed-in viewer. Return a list of
+    ``{"id": str, "title": str, "html": markupsafe.Markup}`` and optionally ``"admin": True``:
+
+    * ``id`` names the section in the URL (``/setting#<id>``) and the page: lowercase letters,
+      digits and ``-``, starting with a letter, and not an id the page already uses (such a
+      section is dropped and logged).
+    * ``html`` is the section's body, drawn as it is when it is a ``markupsafe.Markup`` (build it
+      with ``Markup``'s escaping formatters, never by pasting user input into a string); a plain
+      ``str`` is escaped and shown as text. No inline script or style (the CSP refuses them).
+    * ``admin`` lists the section under the administrators' heading and shows it to
+      administrators only. It only hides the section: your own routes must still check the viewer.
+
+    A section's forms post to your own ``web.*`` routes and carry the page's ``csrf_token`` (the
+    argument, in a hidden field named ``csrf_token``). After a change, answer with a 303 to
+    ``/setting?saved=<id>#<id>`` and the page says "Saved." in your section.
+    """
+
+
+@hookspec
+def memos_web_memo_actions(request: web.Request, memo: dict) -> Any:
+    """Items added to a memo card's menu of actions. Fan-out, called once per card drawn.
+
+    ``memo`` is the memo as the API's JSON shows it to this viewer (``memo["name"]`` is
+    ``"memos/<uid>"``). Return a list of items, each either a link ``{"label": str, "href": str}``
+    (a path on this site or an ``http(s)://`` URL) or a button ``{"label": str, "action": str}``
+    that posts a form to ``action``, a path on this site (your own ``web.*`` route). The form carries
+    ``csrf_token`` and ``next`` (the page to go back to, a path: check it starts with a single ``/``
+    before redirecting there).
+
+    This runs for every card of a page: compute from ``memo`` and never query the database here
+    (load what you need once per page, or link to a page of your own that does). The menu is drawn
+    for any viewer you give items to, not only the memo's author.
+    """
+
+
+@hookspec
+def memos_web_memo_extra(request: web.Request, memo: dict) -> Any:
+    """Content drawn below a memo's body on its card (for example a link preview). Fan-out, once per card.
+
+    ``memo`` is the memo's API JSON as the viewer sees it. Return a ``markupsafe.Markup`` (drawn as
+    it is: escape everything that comes from users) or a plain ``str`` (escaped, shown as text).
+    Called for every card of a page, so it must be cheap and must not query the database per memo.
+    No inline script or style: the pages' CSP refuses them, so style it with
+    ``memos_web_extra_css_urls``.
     """

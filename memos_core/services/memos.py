@@ -359,6 +359,8 @@ async def _memo(ctx: Context, uid: str) -> store.Memo:
 
 
 async def get_memo(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
+    """The memo ``memos/<uid>`` as GET /api/v1/memos/{uid} answers it to ``viewer``, or the same
+    :class:`ApiError` (not found, unauthenticated, permission denied). Public: ``memos_core.get_memo``."""
     memo = await store.get_memo(ctx.store, uid=uid)
     access.check_read(viewer, memo)
     return await one_memo_json(ctx, viewer, memo)
