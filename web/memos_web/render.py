@@ -23,7 +23,7 @@ from memos_core import User, context_of, viewer_of
 from memos_core.services import access, instance, notifications
 from memos_core.services import users as users_service
 
-from . import themes
+from . import plugin_ui, themes
 from .assets import Assets
 from .i18n import activate as use_language
 from .security import csrf_token
@@ -44,6 +44,8 @@ class MemoView:
     can_write: bool
     comments: list[dict[str, Any]]
     blurred_by: str = ""  # the tag whose TAGS setting asks to blur the content until clicked
+    actions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # plugins' menu items
+    extra: Markup = dataclasses.field(default_factory=Markup)  # plugins' content below the body
 
     @property
     def uid(self) -> str:
@@ -137,6 +139,7 @@ async def render(
     }
     if viewer is not None:
         data["unread"] = await unread_count(request)
+    data.update(await plugin_ui.page_context(request))
     data.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, data, app_key=JINJA, status=status)
     response.enable_compression()
@@ -214,6 +217,8 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
                 can_write=access.may_write(viewer, creator),
                 comments=comments,
                 blurred_by=next((t for t in memo.get("tags", []) if any(p.fullmatch(t) for p in blur)), ""),
+                actions=await plugin_ui.memo_actions(request, memo),
+                extra=await plugin_ui.memo_extra(request, memo),
             )
         )
     return out

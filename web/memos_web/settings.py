@@ -20,8 +20,9 @@ from aiohttp import web
 
 from memos_core import ApiError, Code, viewer_of
 
+from . import plugin_ui
 from .render import render
-from .security import signed_in
+from .security import csrf_token, signed_in
 
 Loader = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
@@ -89,6 +90,9 @@ async def settings_page(
     data: dict[str, dict[str, Any]] = {}
     for s in sections:
         data[s.id] = await s.load(request)
+    for s, d in await plugin_sections(request):
+        sections.append(s)
+        data[s.id] = d
     return await render(
         request,
         "settings/index.html",
@@ -101,6 +105,36 @@ async def settings_page(
         },
         status=status,
     )
+
+
+#: Element ids of the page's frame, which a plugin's section id must not take.
+_FRAME_IDS = frozenset({"main", "nav", "sidebar", "toast", "theme-choice"})
+
+
+async def plugin_sections(request: web.Request) -> list[tuple[Section, dict[str, Any]]]:
+    """Sections plugins add (hook ``memos_web_settings_sections``) with their data: their HTML,
+    drawn by one template. Their forms post to the plugins' own routes, which answer with a 303 to
+    ``/setting?saved=<id>#<id>`` as :func:`saved` does."""
+    taken = {s.id for s in SECTIONS} | _FRAME_IDS
+    found = await plugin_ui.settings_sections(request, csrf_token(request), taken)
+    return [
+        (
+            Section(
+                p["id"],
+                p["title"],
+                "settings/plugin_section.html",
+                _no_loader,
+                admin=p["admin"],
+                group="admin" if p["admin"] else "account",
+            ),
+            {"html": p["html"]},
+        )
+        for p in found
+    ]
+
+
+async def _no_loader(request: web.Request) -> dict[str, Any]:
+    return {}  # a plugin's section arrives with its HTML; nothing to load
 
 
 def saved(section_id: str) -> web.HTTPSeeOther:
@@ -127,6 +161,6 @@ routes = web.RouteTableDef()
 async def setting(request: web.Request) -> web.StreamResponse:
     wanted = request.query.get("section", "")
     if wanted:  # the phone menu's select, submitted without JavaScript
-        ids = {s.id for s in visible_sections(request)}
+        ids = {s.id for s in visible_sections(request)} | {s.id for s, _ in await plugin_sections(request)}
         raise web.HTTPSeeOther(f"/setting#{wanted}" if wanted in ids else "/setting")
     return await settings_page(request)
