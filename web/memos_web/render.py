@@ -23,7 +23,7 @@ from memos_core import User, context_of, viewer_of
 from memos_core.services import access, instance, notifications
 from memos_core.services import users as users_service
 
-from . import plugin_ui, themes
+from . import instance_style, plugin_ui, themes
 from .assets import Assets
 from .i18n import activate as use_language
 from .security import csrf_token
@@ -73,6 +73,7 @@ def setup(app: web.Application, assets: Assets) -> None:
     env.filters["when"] = format_when
     env.filters["iso"] = lambda t: t
     env.filters["initial"] = lambda name: (name or "?")[:1].upper()
+    env.globals["tag_class"] = lambda tag: ""  # pages get the TAGS setting's (instance_style.page_context)
 
 
 def format_when(rfc3339: str, tz: str = "UTC") -> str:
@@ -116,6 +117,7 @@ async def render(
     store = ctx.store
     viewer = viewer_of(request)
     general = await instance.general(store)
+    memo_setting = await instance.memo_related(store)
     prefs = await user_preferences(request)
     if viewer is not None:
         theme = themes.from_setting(prefs.get("theme"))
@@ -135,8 +137,9 @@ async def render(
         "path": request.path,
         "prefs": prefs,
         "unread": 0,
-        "reaction_choices": (await instance.memo_related(store)).get("reactions", []),
+        "reaction_choices": memo_setting.get("reactions", []),
     }
+    data.update(await instance_style.page_context(store, general, memo_setting))
     if viewer is not None:
         data["unread"] = await unread_count(request)
     data.update(await plugin_ui.page_context(request))
@@ -183,10 +186,11 @@ def tag_base(request: web.Request) -> str:
     return "/home" if viewer_of(request) is not None else "/explore"
 
 
-def for_pages(html: str, tags_to: str) -> str:
+def for_pages(html: str, tags_to: str, tag_colors: list[instance_style.ColorRule] | None = None) -> str:
     """The markdown plugin's HTML fitted to the pages: table alignment as classes (the CSP allows
-    no inline style) and tag links filtering ``tags_to``."""
+    no inline style), tag links filtering ``tags_to`` and coloured by the TAGS setting."""
     html = _ALIGN_STYLE.sub(r' class="align-\1"', html)
+    html = instance_style.color_tag_links(html, tag_colors or [])
     if tags_to != "/explore":
         html = html.replace(_TAG_HREF, f'href="{tags_to}?tag=')
     return html
@@ -198,7 +202,8 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
     viewer = viewer_of(request)
     usernames = sorted({m["creator"].removeprefix("users/") for m in memos})
     creators = {u.username: u for u in await users_service.batch_get_users(ctx, usernames)}
-    blur = blur_patterns(await instance.get_setting(ctx.store, "TAGS"))
+    tags_setting = await instance.get_setting(ctx.store, "TAGS")
+    blur, tag_colors = blur_patterns(tags_setting), instance_style.rules(tags_setting)
     tags_to = tag_base(request)
     out = []
     for memo in memos:
@@ -212,7 +217,7 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
         out.append(
             MemoView(
                 memo=memo,
-                html=Markup(for_pages(html or "", tags_to)),
+                html=Markup(for_pages(html or "", tags_to, tag_colors)),
                 creator=creators.get(creator),
                 can_write=access.may_write(viewer, creator),
                 comments=comments,

@@ -161,6 +161,8 @@ routes = web.RouteTableDef()
 async def setting(request: web.Request) -> web.StreamResponse:
     wanted = request.query.get("section", "")
     if wanted:  # the phone menu's select, submitted without JavaScript
+        if any(s.id == wanted and s.admin for s in SECTIONS):
+            require_section(request, wanted)  # a non-admin asking for an admin section: 403
         ids = {s.id for s in visible_sections(request)} | {s.id for s, _ in await plugin_sections(request)}
         raise web.HTTPSeeOther(f"/setting#{wanted}" if wanted in ids else "/setting")
     return await settings_page(request)

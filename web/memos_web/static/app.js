@@ -5,6 +5,7 @@ import "./sidebar.js";
 import "./inbox.js";
 import "./settings.js";
 import "./settings_account.js";
+import "./dblclick.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link
 // without this script; here it happens in place, without a page load.
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";

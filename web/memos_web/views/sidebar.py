@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from aiohttp import web
 
 from memos_core import ApiError, context_of, viewer_of
+from memos_core.services import instance as instance_service
 from memos_core.services import shortcuts as shortcut_service
 from memos_core.services import stats as stats_service
 
@@ -30,6 +31,13 @@ routes = web.RouteTableDef()
 TAG_MODE_COOKIE = "memos_tags"
 TAG_MODES = ("flat", "tree")
 WEEKDAYS = ["Su", "Mo", "Tu", "We", "Th", "Fr", "Sa"]
+
+
+def week_start(offset: int) -> tuple[calendar.Calendar, list[str]]:
+    """A calendar whose weeks begin on the instance's week start day (``weekStartDayOffset``,
+    0 for Sunday to 6 for Saturday) and the weekday headings in that order."""
+    offset = offset if isinstance(offset, int) and 0 <= offset <= 6 else 0
+    return calendar.Calendar(firstweekday=(offset - 1) % 7), WEEKDAYS[offset:] + WEEKDAYS[:offset]
 
 
 async def sidebar_context(
@@ -49,10 +57,11 @@ async def sidebar_context(
             ctx, viewer, start=start, end=end, zone=zone, username=stats_user, shared_only=shared_only
         )
 
+    offset = (await instance_service.general(ctx.store))["weekStartDayOffset"]
     if request.query.get("calendar") == "year":
-        cal = await year_calendar(counts, filters, request.path, today, request.query.get("year", ""))
+        cal = await year_calendar(counts, filters, request.path, today, request.query.get("year", ""), offset)
     else:
-        cal = await month_calendar(counts, filters, request.path, today)
+        cal = await month_calendar(counts, filters, request.path, today, offset)
     mode = request.cookies.get(TAG_MODE_COOKIE, "")
     return {
         "tags": sorted(summary["tagCount"].items(), key=lambda kv: (-kv[1], kv[0])),
@@ -104,10 +113,13 @@ def _shown_month(filters: Filters, today: dt.date) -> dt.date:
         return today.replace(day=1)
 
 
-async def month_calendar(counts: Any, filters: Filters, path: str, today: dt.date) -> dict[str, Any]:
+async def month_calendar(
+    counts: Any, filters: Filters, path: str, today: dt.date, week_offset: int = 0
+) -> dict[str, Any]:
     """A month grid of memo counts per day; the month shown is ``?month=`` (or ``?day=``'s) or this one."""
     first = _shown_month(filters, today)
-    grid = calendar.Calendar(firstweekday=6).monthdatescalendar(first.year, first.month)
+    cal, weekdays = week_start(week_offset)
+    grid = cal.monthdatescalendar(first.year, first.month)
     per_day = await counts(grid[0][0], grid[-1][-1] + dt.timedelta(days=1))
     busiest = max(per_day.values(), default=0)
     prev_month = (first - dt.timedelta(days=1)).replace(day=1)
@@ -139,18 +151,20 @@ async def month_calendar(counts: Any, filters: Filters, path: str, today: dt.dat
         "next_url": f"{path}?month={next_month:%Y-%m}",
         "prev_label": "Previous month",
         "next_label": "Next month",
-        "weekdays": WEEKDAYS,
+        "weekdays": weekdays,
         "toggle_url": _with(filters.url(path), calendar="year", year=str(first.year)),
     }
 
 
-async def year_calendar(counts: Any, filters: Filters, path: str, today: dt.date, wanted: str) -> dict[str, Any]:
+async def year_calendar(
+    counts: Any, filters: Filters, path: str, today: dt.date, wanted: str, week_offset: int = 0
+) -> dict[str, Any]:
     """Twelve small months shaded by memos per day (one grouped query for the whole year). Day links
     filter to that day and keep the year view; ``?year=`` picks the year, else the filtered one."""
     year = int(wanted) if wanted.isdigit() and 1970 <= int(wanted) <= 9998 else _shown_month(filters, today).year
     per_day = await counts(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
     busiest = max(per_day.values(), default=0)
-    cal = calendar.Calendar(firstweekday=6)
+    cal, weekdays = week_start(week_offset)
     months = []
     for month in range(1, 13):
         weeks = []
@@ -183,7 +197,7 @@ async def year_calendar(counts: Any, filters: Filters, path: str, today: dt.date
         "next_url": _with(filters.url(path), calendar="year", year=str(year + 1)),
         "prev_label": "Previous year",
         "next_label": "Next year",
-        "weekdays": WEEKDAYS,
+        "weekdays": weekdays,
         "toggle_url": filters.url(path),
     }
 
