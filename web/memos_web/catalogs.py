@@ -29,15 +29,29 @@ CONFIG = PACKAGE.parent / "babel.cfg"
 TEMPLATE = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
 KEYWORDS = {**DEFAULT_KEYWORDS, "t": None}
 _EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # fixed header dates: a re-run changes nothing
+HEADER = (
+    "# Messages of memos-web: its pages, page scripts and views.\n# Update with: python -m memos_web.catalogs update\n#"
+)
+
+
+def _catalog(**fields: object) -> Catalog:
+    return Catalog(
+        project="memos-web",
+        domain=i18n.DOMAIN,
+        header_comment=HEADER,
+        creation_date=_EPOCH,
+        revision_date=_EPOCH,
+        charset="utf-8",
+        fuzzy=False,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def extract() -> Catalog:
     """Every message of the package, as a fresh template catalog."""
     with CONFIG.open() as f:
         method_map, options_map = parse_mapping_cfg(f)
-    catalog = Catalog(
-        project="memos-web", domain=i18n.DOMAIN, creation_date=_EPOCH, revision_date=_EPOCH, charset="utf-8"
-    )
+    catalog = _catalog()
     for filename, _lineno, message, comments, context in extract_from_dir(
         PACKAGE, method_map, options_map, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
     ):
@@ -59,7 +73,7 @@ def languages() -> list[str]:
 def read(code: str) -> Catalog:
     path = i18n.catalog_path(code)
     if not path.exists():
-        return Catalog(locale=i18n.babel_locale(code), domain=i18n.DOMAIN, creation_date=_EPOCH, charset="utf-8")
+        return _catalog(locale=i18n.babel_locale(code), language_team=f"{i18n.LANGUAGES[code]} ({code})")
     with path.open("rb") as f:
         return read_po(f, locale=i18n.babel_locale(code), domain=i18n.DOMAIN)
 
@@ -73,6 +87,9 @@ def update() -> None:
         catalog = read(code)
         catalog.update(template, update_creation_date=False)
         catalog.revision_date = _EPOCH
+        catalog.fuzzy = False
+        catalog.header_comment = HEADER
+        catalog.project = "memos-web"
         catalog.obsolete.clear()  # git keeps the history of removed messages
         path = i18n.catalog_path(code)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .i18n import N_
+from .i18n import gettext as _
 from .render import zone_of
 
 #: ``has=`` values and the memo property each one tests.
 HAS = {"link": "has_link", "task": "has_task_list", "code": "has_code", "todo": "has_incomplete_tasks"}
+#: What a ``has=`` chip says (translated when drawn).
+HAS_LABELS = {"link": N_("Has link"), "task": N_("Has task list"), "code": N_("Has code"), "todo": N_("Open tasks")}
 VISIBILITIES = ("PUBLIC", "PROTECTED", "PRIVATE")
 KEYS = ("text", "tag", "day", "month", "pinned", "has", "visibility")
 
@@ -101,11 +105,9 @@ class Filters:
         chips = []
         for key, value in self.values:
             if key == "pinned":
-                label = "Pinned"
+                label = _("Pinned")
             elif key == "has":
-                label = {"link": "Has link", "task": "Has task list", "code": "Has code", "todo": "Open tasks"}.get(
-                    value, value
-                )
+                label = _(HAS_LABELS[value]) if value in HAS_LABELS else value
             else:
                 label = labels[key].format(value.lstrip("#") if key == "tag" else value)
             chips.append(Chip(key, value, label, self.url(path, without=(key, value))))

@@ -4,6 +4,7 @@ import "./theme.js";
 import "./sidebar.js";
 import "./inbox.js";
 import "./settings.js";
+import { t } from "./i18n.js";
 import "./settings_account.js";
 import "./dblclick.js";
 // memos-web: progressive enhancement. Every action below also works as a plain form or link
@@ -40,9 +41,9 @@ async function errorText(res) {
 }
 
 function fragment(html) {
-  const t = document.createElement("template");
-  t.innerHTML = html.trim();
-  return t.content;
+  const tpl = document.createElement("template");
+  tpl.innerHTML = html.trim();
+  return tpl.content;
 }
 
 // The viewer's time zone, so the server draws times and calendar days where they live.
@@ -85,9 +86,9 @@ document.addEventListener("click", async (e) => {
   else text = content.closest("[data-memo]").querySelector("[data-raw]").value;
   try {
     await navigator.clipboard.writeText(text);
-    toast(link ? "Link copied" : "Content copied");
+    toast(link ? t("Link copied") : t("Content copied"));
   } catch {
-    window.prompt("Copy:", text);
+    window.prompt(t("Copy:"), text);
   }
   e.target.closest("details")?.removeAttribute("open");
 });
@@ -105,7 +106,7 @@ document.addEventListener("submit", async (e) => {
     const data = await res.json();
     if (data.gone) {
       card.remove();
-      toast("Done");
+      toast(t("Done"));
     }
     return;
   }
@@ -159,11 +160,11 @@ document.addEventListener("click", (e) => {
   box.className = "lightbox";
   box.setAttribute("role", "dialog");
   box.setAttribute("aria-modal", "true");
-  box.setAttribute("aria-label", "Image viewer");
+  box.setAttribute("aria-label", t("Image viewer"));
   const img = document.createElement("img");
   const close = document.createElement("button");
   close.type = "button";
-  close.textContent = "Close";
+  close.textContent = t("Close");
   const show = () => {
     img.src = images[i].href;
     img.alt = images[i].querySelector("img")?.alt || "";
@@ -191,18 +192,18 @@ document.addEventListener("click", (e) => {
 export function enhance(root) {
   root.querySelectorAll("[data-tasks] input.task-list-item-checkbox").forEach((box) => {
     box.disabled = false;
-    box.setAttribute("aria-label", "Toggle task: " + box.parentElement.textContent.trim());
+    box.setAttribute("aria-label", t("Toggle task: %(task)s", { task: box.parentElement.textContent.trim() }));
   });
   root.querySelectorAll(".markdown pre").forEach((pre) => {
     if (pre.querySelector(".copy-code")) return;
     const copy = document.createElement("button");
     copy.type = "button";
     copy.className = "copy-code";
-    copy.textContent = "Copy";
-    copy.setAttribute("aria-label", "Copy code");
+    copy.textContent = t("Copy");
+    copy.setAttribute("aria-label", t("Copy code"));
     copy.addEventListener("click", async () => {
       await navigator.clipboard.writeText(pre.querySelector("code")?.innerText ?? pre.innerText);
-      toast("Code copied");
+      toast(t("Code copied"));
     });
     pre.append(copy);
   });
@@ -216,11 +217,11 @@ export function enhance(root) {
     const more = document.createElement("button");
     more.type = "button";
     more.className = "show-more link-button";
-    more.textContent = "Show more";
+    more.textContent = t("Show more");
     more.setAttribute("aria-expanded", "false");
     more.addEventListener("click", () => {
       const collapsed = body.classList.toggle("collapsed");
-      more.textContent = collapsed ? "Show more" : "Show less";
+      more.textContent = collapsed ? t("Show more") : t("Show less");
       more.setAttribute("aria-expanded", String(!collapsed));
     });
     body.after(more);

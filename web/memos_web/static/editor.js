@@ -3,15 +3,16 @@
 // uploads with progress, linking memos, geolocation, focus mode, a live preview, local drafts,
 // saving in place and editing a card in place.
 import { post, toast, enhance } from "./app.js";
+import { t } from "./i18n.js";
 
 const EDITOR = "form[data-editor]";
 const DRAFTS = "memos-draft:";
 const LIST_ITEM = /^(\s*)([-*+]|\d+[.)])(\s+)(\[[ xX]\]\s+)?/;
 const SNIPPETS = [
-  { label: "Task", keywords: "todo task checkbox", text: "- [ ] ", select: [6, 6] },
-  { label: "Code block", keywords: "code fence", text: "```\n\n```", select: [4, 4] },
-  { label: "Link", keywords: "link url", text: "[text](url)", select: [1, 5] },
-  { label: "Table", keywords: "table", text: "| Column | Column |\n| --- | --- |\n| Cell | Cell |", select: [2, 8] },
+  { label: t("Task"), keywords: "todo task checkbox", text: "- [ ] ", select: [6, 6] },
+  { label: t("Code block"), keywords: "code fence", text: "```\n\n```", select: [4, 4] },
+  { label: t("Link"), keywords: "link url", text: "[text](url)", select: [1, 5] },
+  { label: t("Table"), keywords: "table", text: "| Column | Column |\n| --- | --- |\n| Cell | Cell |", select: [2, 8] },
 ];
 
 const state = new WeakMap(); // form -> { uploads, suggest, linkList, card, previewTimer, draftTimer }
@@ -26,14 +27,14 @@ async function errorText(res) {
   try {
     return JSON.parse(text).message || res.statusText;
   } catch {
-    return res.status === 413 ? "The upload is too large." : text.trim() || res.statusText || "Something went wrong.";
+    return res.status === 413 ? t("The upload is too large.") : text.trim() || res.statusText || t("Something went wrong.");
   }
 }
 
 function fragment(html) {
-  const t = document.createElement("template");
-  t.innerHTML = html.trim();
-  return t.content;
+  const tpl = document.createElement("template");
+  tpl.innerHTML = html.trim();
+  return tpl.content;
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -58,7 +59,7 @@ function setup(form) {
   if ("geolocation" in navigator) form.querySelector("[data-geolocate]")?.removeAttribute("hidden");
 
   // Suggestions for `#` and `/`: a listbox the textarea points at (aria-activedescendant).
-  const box = el("ul", { class: "suggest", role: "listbox", id: `suggest-${++uid}`, "aria-label": "Suggestions", hidden: true });
+  const box = el("ul", { class: "suggest", role: "listbox", id: `suggest-${++uid}`, "aria-label": t("Suggestions"), hidden: true });
   ta.after(box);
   ta.setAttribute("aria-autocomplete", "list");
   ta.setAttribute("aria-controls", box.id);
@@ -218,12 +219,12 @@ async function suggest(form, ta) {
     const q = token.query.toLowerCase();
     const tags = await loadTags();
     if (tokenAtCaret(ta)?.start !== token.start) return; // typed on meanwhile
-    const starts = tags.filter((t) => t.name.toLowerCase().startsWith(q));
-    const contains = tags.filter((t) => !t.name.toLowerCase().startsWith(q) && t.name.toLowerCase().includes(q));
-    items = [...starts, ...contains].slice(0, 8).map((t) => ({
-      label: `#${t.name}`,
-      detail: t.count,
-      accept: () => replaceRange(ta, token.start, tokenAtCaret(ta)?.end ?? token.end, `#${t.name} `),
+    const starts = tags.filter((tag) => tag.name.toLowerCase().startsWith(q));
+    const contains = tags.filter((tag) => !tag.name.toLowerCase().startsWith(q) && tag.name.toLowerCase().includes(q));
+    items = [...starts, ...contains].slice(0, 8).map((tag) => ({
+      label: `#${tag.name}`,
+      detail: tag.count,
+      accept: () => replaceRange(ta, token.start, tokenAtCaret(ta)?.end ?? token.end, `#${tag.name} `),
     }));
     if (items.length === 1 && starts[0]?.name === token.query) items = []; // already complete
   } else {
@@ -353,8 +354,8 @@ function uploadFiles(form, files) {
   const chips = form.querySelector("[data-attachments]");
   clearError(form);
   for (const file of files) {
-    const progress = el("progress", { max: "100", value: "0", "aria-label": `Uploading ${file.name}` });
-    const cancel = el("button", { type: "button", class: "chip-x", "aria-label": `Cancel upload of ${file.name}` }, "×");
+    const progress = el("progress", { max: "100", value: "0", "aria-label": t("Uploading %(name)s", { name: file.name }) });
+    const cancel = el("button", { type: "button", class: "chip-x", "aria-label": t("Cancel upload of %(name)s", { name: file.name }) }, "×");
     const chip = el("span", { class: "chip attachment-chip uploading" }, progress, file.name, cancel);
     chips.append(chip);
     const done = new Promise((resolve) => {
@@ -374,13 +375,13 @@ function uploadFiles(form, files) {
       xhr.addEventListener("load", () => {
         const a = xhr.response?.attachments?.[0];
         if (xhr.status !== 200 || !a) {
-          const why = xhr.response?.message || (xhr.status === 413 ? "the file is too large" : `error ${xhr.status}`);
-          return fail(`Could not upload ${file.name}: ${why}`);
+          const why = xhr.response?.message || (xhr.status === 413 ? t("the file is too large") : t("error %(status)s", { status: xhr.status }));
+          return fail(t("Could not upload %(name)s: %(why)s", { name: file.name, why }));
         }
-        chip.replaceWith(removableChip("attachment", "attachment", a.name, a.filename, `Remove attachment ${a.filename}`));
+        chip.replaceWith(removableChip("attachment", "attachment", a.name, a.filename, t("Remove attachment %(name)s", { name: a.filename })));
         resolve();
       });
-      xhr.addEventListener("error", () => fail(`Could not upload ${file.name}: the connection failed`));
+      xhr.addEventListener("error", () => fail(t("Could not upload %(name)s: the connection failed", { name: file.name })));
       xhr.addEventListener("abort", () => { chip.remove(); resolve(); });
       cancel.addEventListener("click", () => xhr.abort());
       const data = new FormData();
@@ -422,14 +423,14 @@ async function searchMemos(form, q) {
     .map((m) => ({ label: m.snippet || m.name, detail: new Date(m.createTime).toLocaleDateString(), memo: m }));
   s.linkList.show(items);
   if (!items.length) {
-    s.linkList.list.replaceChildren(el("li", { class: "muted", role: "presentation" }, "No memos found"));
+    s.linkList.list.replaceChildren(el("li", { class: "muted", role: "presentation" }, t("No memos found")));
     s.linkList.list.hidden = false;
   }
 }
 
 function linkMemo(form, memo) {
   const label = (memo.snippet || memo.name).slice(0, 40);
-  const chip = removableChip("relation", "relation", memo.name, label, `Remove link to ${label}`);
+  const chip = removableChip("relation", "relation", memo.name, label, t("Remove link to %(title)s", { title: label }));
   chip.insertBefore(el("span", { "aria-hidden": "true" }, "↗ "), chip.childNodes[1]);
   form.querySelector("[data-relations]").append(chip);
   toggleLinkPanel(form, false);
@@ -450,7 +451,7 @@ function updateLocationSummary(form) {
   const lat = form.querySelector("[data-location-lat]").value;
   const lng = form.querySelector("[data-location-lng]").value;
   const text = place || (lat !== "" ? `${lat}, ${lng}` : "");
-  details.querySelector("summary").textContent = text ? `Location: ${text}` : "Location";
+  details.querySelector("summary").textContent = text ? t("Location: %(place)s", { place: text }) : t("Location");
   details.toggleAttribute("data-has-location", Boolean(text));
 }
 
@@ -463,7 +464,7 @@ function geolocate(form, button) {
     },
     (err) => {
       button.removeAttribute("aria-busy");
-      showError(form, `Could not get your position: ${err.message || "permission denied"}. Type a place name instead.`);
+      showError(form, t("Could not get your position: %(why)s. Type a place name instead.", { why: err.message || t("permission denied") }));
     },
     { enableHighAccuracy: false, timeout: 15000, maximumAge: 60000 },
   );
@@ -547,7 +548,7 @@ async function save(form) {
     try {
       res = await post(form.action, data);
     } catch {
-      return showError(form, "Could not reach the server: nothing was lost, try again.");
+      return showError(form, t("Could not reach the server: nothing was lost, try again."));
     }
     if (!res.ok) return showError(form, await errorText(res));
     clearError(form);
@@ -570,7 +571,7 @@ async function save(form) {
     enhance(card);
     resetEditor(form);
     tagCache = null; // the memo may have brought new tags
-    toast(form.dataset.parent ? "Comment added" : "Saved");
+    toast(form.dataset.parent ? t("Comment added") : t("Saved"));
     form.querySelector("textarea[name=content]").focus();
   } finally {
     button.disabled = false;

@@ -3,11 +3,12 @@
 //   opening an unread notification marks it read on the way.
 // - Attachments: "Load more" merges the next page's months and documents into the page.
 import { post, toast } from "./app.js";
+import { t } from "./i18n.js";
 
 function fragment(html) {
-  const t = document.createElement("template");
-  t.innerHTML = html.trim();
-  return t.content;
+  const tpl = document.createElement("template");
+  tpl.innerHTML = html.trim();
+  return tpl.content;
 }
 
 function setUnread(count) {
@@ -21,7 +22,7 @@ function setUnread(count) {
       link.append(" ", badge);
     }
     badge.textContent = String(count);
-    badge.setAttribute("aria-label", `${count} unread`);
+    badge.setAttribute("aria-label", t("%(count)s unread", { count }));
   } else if (badge) {
     badge.remove();
   }
@@ -45,7 +46,7 @@ document.addEventListener("submit", async (e) => {
     const data = await res.json();
     setUnread(data.unread);
     item.remove();
-    toast("Deleted");
+    toast(t("Deleted"));
     return;
   }
   setUnread(Number(res.headers.get("X-Unread-Count")));
@@ -53,7 +54,7 @@ document.addEventListener("submit", async (e) => {
   const list = item.closest("[data-inbox]");
   if (list?.dataset.inbox === "unread" && !next.classList.contains("unread")) {
     item.remove();
-    toast("Marked as read");
+    toast(t("Marked as read"));
   } else {
     item.replaceWith(next);
     next.querySelector("form[data-inbox-action] button")?.focus();

@@ -2,6 +2,7 @@
 // message beside what was typed; on success the page goes where the server says (a plain form
 // post does the same with a redirect).
 import { post, toast } from "./app.js";
+import { t } from "./i18n.js";
 
 document.addEventListener("submit", async (e) => {
   const form = e.target.closest("form[data-shortcut-form]");
@@ -21,7 +22,7 @@ document.addEventListener("submit", async (e) => {
     if (button) button.disabled = false;
   }
   if (!res || !res.ok) {
-    const message = data.message || (res ? res.statusText : "Network error");
+    const message = data.message || (res ? res.statusText : t("Network error"));
     if (error) {
       error.textContent = message;
       error.hidden = false;

@@ -2,6 +2,7 @@
 // theme (the server writes data-theme before the first paint). Here a choice applies at once and
 // is saved in the background.
 import { post, toast } from "./app.js";
+import { t } from "./i18n.js";
 
 const COLORS = { light: "#f4f4f5", dark: "#111113" };
 
@@ -32,7 +33,7 @@ for (const form of document.querySelectorAll("form[data-theme-form]")) {
     } catch {
       apply(before);
       select.value = before;
-      toast("The theme could not be saved.");
+      toast(t("The theme could not be saved."));
     }
   });
   form.addEventListener("submit", (e) => {

@@ -16,6 +16,7 @@ from aiohttp import web
 from memos_core import context_of
 from memos_core.services import attachments as attachment_service
 
+from .. import i18n
 from ..render import render, render_fragment, viewer_zone, zone_of
 from ..security import signed_in, wants_fragment
 
@@ -41,8 +42,8 @@ def item(attachment: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
         "thumb": href + "?thumbnail=true" if kind == "image" and not attachment.get("externalLink") else href,
         "kind": kind,
         "month_key": created.strftime("%Y-%m"),
-        "month": created.strftime("%B %Y"),
-        "created": created.strftime("%Y-%m-%d %H:%M"),
+        "month": i18n.month_label(created.date()),
+        "created": i18n.datetime_label(created, zone),
         "memo_url": "/" + attachment["memo"] if attachment.get("memo") else "",
         "size_label": size_label(int(attachment.get("size") or 0)),
     }

@@ -14,6 +14,7 @@ from memos_core.services import idp as idp_service
 from memos_core.services import instance
 from memos_core.services import users as users_service
 
+from ..i18n import gettext as _
 from ..render import render
 from ..urls import safe_redirect
 
@@ -68,7 +69,7 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     try:
         session = await auth_service.sign_in(context_of(request), body, client_info(request))
     except ApiError as e:
-        message = "Incorrect username or password." if e.code.http_status in (400, 401) else e.message
+        message = _("Incorrect username or password.") if e.code.http_status in (400, 401) else e.message
         return await _auth_page(request, "signin.html", error=message, username=username, redirect=target)
     raise _signed_in_response(request, session, target)
 
@@ -87,7 +88,7 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     if password != str(form.get("password_confirm", password)):
-        return await _auth_page(request, "signup.html", error="The passwords do not match.", username=username)
+        return await _auth_page(request, "signup.html", error=_("The passwords do not match."), username=username)
     try:
         await users_service.create_user(ctx, None, {"username": username, "password": password})
         session = await auth_service.sign_in(

@@ -25,6 +25,7 @@ from memos_core.services import memos as memo_service
 from memos_core.services import stats as stats_service
 
 from ..filters import Filters
+from ..i18n import gettext as _
 from ..render import format_when, memo_views, render, render_fragment, user_preferences, viewer_zone, zone_of
 from ..security import wants_fragment
 from ..urls import safe_redirect
@@ -43,7 +44,7 @@ def _viewer(request: web.Request) -> Principal:
     """The signed-in viewer of a JSON route (a 401 answer, not a redirect to the sign-in page)."""
     viewer = viewer_of(request)
     if viewer is None:
-        raise ApiError(Code.UNAUTHENTICATED, "sign in first")
+        raise ApiError(Code.UNAUTHENTICATED, _("Sign in first."))
     return viewer
 
 
@@ -81,7 +82,7 @@ async def preview(request: web.Request) -> web.Response:
     content = form_content(form)
     limit = (await instance.memo_related(ctx.store))["contentLengthLimit"]
     if len(content.encode()) > limit:
-        raise ApiError(Code.INVALID_ARGUMENT, "content too long")
+        raise ApiError(Code.INVALID_ARGUMENT, "content too long")  # as the memo service says it
     html = await ctx.first("memos_render_markdown", content=content, app=ctx.app, base_url="")
     return web.json_response({"html": html or ""})
 
@@ -109,8 +110,12 @@ async def upload(request: web.Request, viewer: Principal, fields: list[web.FileF
         if size > limit:
             raise ApiError(
                 Code.INVALID_ARGUMENT,
-                f"{field.filename} is too large ({math.ceil(size * 10 / MIB) / 10} MiB): "
-                f"the upload limit is {limit // MIB} MiB",
+                _(
+                    "%(name)s is too large (%(size)s MiB): the upload limit is %(limit)s MiB",
+                    name=field.filename,
+                    size=math.ceil(size * 10 / MIB) / 10,
+                    limit=limit // MIB,
+                ),
             )
     stored = request.setdefault(_UPLOADED, [])  # known to the editor if a later step fails
     out = []
@@ -131,10 +136,10 @@ async def upload_attachments(request: web.Request) -> web.Response:
     Unlinked attachments nobody saves a memo with are removed by the core's orphan clean-up."""
     viewer = _viewer(request)
     if request.content_type != "multipart/form-data":
-        raise ApiError(Code.INVALID_ARGUMENT, "send the files as multipart/form-data")
+        raise ApiError(Code.INVALID_ARGUMENT, _("Send the files as multipart/form-data."))
     fields = _files(await request.post(), "file", "files")
     if not fields:
-        raise ApiError(Code.INVALID_ARGUMENT, "no file was sent")
+        raise ApiError(Code.INVALID_ARGUMENT, _("No file was sent."))
     return web.json_response({"attachments": await upload(request, viewer, fields)})
 
 
@@ -203,7 +208,7 @@ def _create_time(form: Any, tz: str) -> str:
     try:
         local = dt.datetime.fromisoformat(typed)
     except ValueError:
-        raise ApiError(Code.INVALID_ARGUMENT, f"invalid created time: {typed!r}") from None
+        raise ApiError(Code.INVALID_ARGUMENT, _("Invalid created time: %(typed)s", typed=typed)) from None
     when = local.replace(tzinfo=zone_of(tz)) if local.tzinfo is None else local
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -297,7 +302,7 @@ async def _editor_again(request: web.Request, error: ApiError) -> web.StreamResp
         except ApiError:
             raise error from None
     parent = str(form.get("parent", ""))
-    title = "Edit memo" if memo else ("Write a comment" if parent else "Write a memo")
+    title = _("Edit memo") if memo else (_("Write a comment") if parent else _("Write a memo"))
     back = safe_redirect(str(form.get("next", "")), f"/memos/{uid}" if uid else "/home")
     return await render(
         request,
@@ -322,11 +327,11 @@ async def editor_fragment(request: web.Request) -> web.Response:
     memo = await memo_service.get_memo(context_of(request), viewer, uid)
     view = (await memo_views(request, [memo]))[0]
     if not view.can_write:
-        raise ApiError(Code.PERMISSION_DENIED, "only the creator can edit this memo")
+        raise ApiError(Code.PERMISSION_DENIED, _("Only the creator can edit this memo."))
     return await render_fragment(
         request,
         "fragments/editor.html",
-        {"memo": view, "prefs": await user_preferences(request), "next": f"/memos/{uid}", "label": "Edit memo"},
+        {"memo": view, "prefs": await user_preferences(request), "next": f"/memos/{uid}", "label": _("Edit memo")},
     )
 
 

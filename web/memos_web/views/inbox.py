@@ -15,6 +15,7 @@ from aiohttp import web
 from memos_core import context_of
 from memos_core.services import notifications as notification_service
 
+from .. import i18n
 from ..render import render, render_fragment, unread_count, viewer_zone, zone_of
 from ..security import signed_in, wants_fragment
 from ..urls import safe_redirect
@@ -45,7 +46,7 @@ def item(n: notification_service.Notification, zone: dt.tzinfo) -> dict[str, Any
         "type": n.type,
         "sender": n.sender,
         "created_iso": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "created": created.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "created": i18n.ago_label(created, zone),
         "url": memo_link(n.payload),
         "snippet": payload.get("memoSnippet", ""),
         "related_snippet": payload.get("relatedMemoSnippet", ""),

@@ -17,6 +17,7 @@ from memos_core import ApiError, Code, context_of, viewer_of
 from memos_core.services import memos as memo_service
 from memos_core.services import shares as share_service
 
+from ..i18n import gettext as _
 from ..render import memo_views, render, render_fragment
 from ..security import signed_in, wants_fragment
 from ..urls import safe_redirect
@@ -62,7 +63,7 @@ def toggle_task(content: str, index: int) -> str:
                 seen += 1
         out.append(line)
     if index >= seen:
-        raise ApiError(Code.INVALID_ARGUMENT, "no such task")
+        raise ApiError(Code.INVALID_ARGUMENT, _("No such task."))
     return "\n".join(out)
 
 
