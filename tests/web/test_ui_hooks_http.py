@@ -266,3 +266,27 @@ async def test_settings_page_draws_plugin_sections_and_their_forms_save(pages, p
     assert "UI admin" in admin_menu.content()
     assert "&lt;b&gt;for admins&lt;/b&gt;" in text  # a plain str is shown as text
     assert "A clash" not in text
+
+
+class Broken:
+    """A plugin whose UI hooks raise: the page must still render, without its items."""
+
+    @hookimpl
+    def memos_web_nav_items(self, request):
+        raise RuntimeError("nav boom")
+
+    @hookimpl
+    def memos_web_memo_extra(self, request, memo):
+        raise RuntimeError("extra boom")
+
+
+@pytest.mark.parametrize("memos_extra_plugins", [[Broken()]])
+async def test_a_failing_ui_hook_is_logged_and_the_page_still_renders(pages, memos_client, memos_users, caplog):
+    alice = await memos_users("alice")
+    await _memo(memos_client, alice, "still here")
+    with caplog.at_level(logging.ERROR, logger="memos_web.plugin_ui"):
+        text = await pages.get("/explore")
+    assert "still here" in text
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("memos_web_nav_items failed" in m for m in failed)
+    assert any("memos_web_memo_extra failed" in m for m in failed)

@@ -46,6 +46,16 @@ def is_link(url: Any) -> bool:
     return is_site_path(url) or (isinstance(url, str) and url.lower().startswith(("http://", "https://")))
 
 
+async def _call(request: web.Request, hook: str, **kwargs: Any) -> list[Any]:
+    """The hook's answers; a plugin that raises is logged and its hook contributes nothing to this
+    page, which still renders (a broken extension must not take the UI down with it)."""
+    try:
+        return await context_of(request).all(hook, request=request, **kwargs)
+    except Exception:
+        log.exception("%s failed; the page is drawn without its plugins' items", hook)
+        return []
+
+
 def _items(results: list[Any]) -> list[Any]:
     """The implementations' answers, flattened: each returned a list (or one item)."""
     out: list[Any] = []
@@ -64,7 +74,7 @@ def _label(item: Any) -> str:
 
 async def css_urls(request: web.Request) -> list[str]:
     out: list[str] = []
-    for url in _items(await context_of(request).all("memos_web_extra_css_urls", request=request)):
+    for url in _items(await _call(request, "memos_web_extra_css_urls")):
         if not is_site_path(url):
             _warn(request, "memos_web_extra_css_urls: dropped %r (only paths on this site, starting with '/')", url)
         elif url not in out:
@@ -75,7 +85,7 @@ async def css_urls(request: web.Request) -> list[str]:
 async def js_urls(request: web.Request) -> list[dict[str, Any]]:
     """``[{"url", "module"}]``; a plain string is a classic (deferred) script."""
     out: list[dict[str, Any]] = []
-    for item in _items(await context_of(request).all("memos_web_extra_js_urls", request=request)):
+    for item in _items(await _call(request, "memos_web_extra_js_urls")):
         script = {"url": item.get("url"), "module": bool(item.get("module"))} if isinstance(item, dict) else item
         url = script["url"] if isinstance(script, dict) else script
         if not is_site_path(url):
@@ -87,7 +97,7 @@ async def js_urls(request: web.Request) -> list[dict[str, Any]]:
 
 async def nav_items(request: web.Request) -> list[dict[str, Any]]:
     out = []
-    for item in _items(await context_of(request).all("memos_web_nav_items", request=request)):
+    for item in _items(await _call(request, "memos_web_nav_items")):
         href = item.get("href") if isinstance(item, dict) else None
         if not _label(item) or not is_link(href):
             _warn(request, "memos_web_nav_items: dropped %r (needs a label and an http(s) or site href)", item)
@@ -113,7 +123,7 @@ def _html(value: Any) -> Markup:
 async def memo_actions(request: web.Request, memo: dict[str, Any]) -> list[dict[str, Any]]:
     """Menu items for one card: ``{"label", "href"}`` links or ``{"label", "action"}`` forms."""
     out = []
-    for item in _items(await context_of(request).all("memos_web_memo_actions", request=request, memo=memo)):
+    for item in _items(await _call(request, "memos_web_memo_actions", memo=memo)):
         if not isinstance(item, dict) or not _label(item):
             _warn(request, "memos_web_memo_actions: dropped %r (needs a label)", item)
         elif "action" in item and is_site_path(item["action"]):
@@ -130,7 +140,7 @@ async def memo_actions(request: web.Request, memo: dict[str, Any]) -> list[dict[
 
 
 async def memo_extra(request: web.Request, memo: dict[str, Any]) -> Markup:
-    parts = await context_of(request).all("memos_web_memo_extra", request=request, memo=memo)
+    parts = await _call(request, "memos_web_memo_extra", memo=memo)
     return Markup("").join(_html(p) for p in parts if p != "")
 
 
@@ -141,7 +151,7 @@ async def settings_sections(request: web.Request, csrf_token: str, taken: set[st
     is_admin = bool(viewer and viewer.is_admin)
     seen = set(taken)
     out = []
-    results = await context_of(request).all("memos_web_settings_sections", request=request, csrf_token=csrf_token)
+    results = await _call(request, "memos_web_settings_sections", csrf_token=csrf_token)
     for item in _items(results):
         sid = item.get("id") if isinstance(item, dict) else None
         title = item.get("title") if isinstance(item, dict) else None
