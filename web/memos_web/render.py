@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from memos_core import User, context_of, viewer_of
 from memos_core.services import access, instance, notifications
+from memos_core.services import memos as memo_service
 from memos_core.services import users as users_service
 
 from . import instance_style, plugin_ui, themes
@@ -44,6 +45,7 @@ class MemoView:
     can_write: bool
     comments: list[dict[str, Any]]
     blurred_by: str = ""  # the tag whose TAGS setting asks to blur the content until clicked
+    latest_comments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     actions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # plugins' menu items
     extra: Markup = dataclasses.field(default_factory=Markup)  # plugins' content below the body
 
@@ -196,11 +198,20 @@ def for_pages(html: str, tags_to: str, tag_colors: list[instance_style.ColorRule
     return html
 
 
-async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[MemoView]:
-    """Draw-ready memos: markdown rendered by the markdown plugin, creators in one query."""
+async def memo_views(
+    request: web.Request, memos: list[dict[str, Any]], *, comment_previews: bool = True
+) -> list[MemoView]:
+    """Draw-ready memos: markdown rendered by the markdown plugin, creators in one query, and (for
+    lists) the newest comments of each memo in one more."""
     ctx = context_of(request)
     viewer = viewer_of(request)
-    usernames = sorted({m["creator"].removeprefix("users/") for m in memos})
+    previews: dict[str, list[dict[str, Any]]] = {}
+    if comment_previews and memos:
+        previews = await memo_service.latest_comments(ctx, viewer, [m["name"] for m in memos])
+    usernames = sorted(
+        {m["creator"].removeprefix("users/") for m in memos}
+        | {c["creator"].removeprefix("users/") for cs in previews.values() for c in cs}
+    )
     creators = {u.username: u for u in await users_service.batch_get_users(ctx, usernames)}
     tags_setting = await instance.get_setting(ctx.store, "TAGS")
     blur, tag_colors = blur_patterns(tags_setting), instance_style.rules(tags_setting)
@@ -221,6 +232,10 @@ async def memo_views(request: web.Request, memos: list[dict[str, Any]]) -> list[
                 creator=creators.get(creator),
                 can_write=access.may_write(viewer, creator),
                 comments=comments,
+                latest_comments=[
+                    {**c, "author": creators.get(c["creator"].removeprefix("users/"))}
+                    for c in previews.get(memo["name"], [])
+                ],
                 blurred_by=next((t for t in memo.get("tags", []) if any(p.fullmatch(t) for p in blur)), ""),
                 actions=await plugin_ui.memo_actions(request, memo),
                 extra=await plugin_ui.memo_extra(request, memo),
