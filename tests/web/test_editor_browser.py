@@ -262,7 +262,7 @@ def test_edit_in_place_with_created_time(new_context, web_server, account, ui):
 
     edited = cards(page).filter(has_text="After the edit")
     expect(edited).to_be_visible()
-    expect(edited.locator("time")).to_have_text("2021-06-15 10:00")
+    expect(edited.locator("time")).to_have_text("Jun 15, 2021, 10:00")  # the viewer's language's format
     expect(page.get_by_label("Edit memo")).to_have_count(0)
     got = web_server.memo(account, memo["name"])
     assert got["content"] == "After the edit"

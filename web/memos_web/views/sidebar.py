@@ -20,7 +20,9 @@ from memos_core.services import instance as instance_service
 from memos_core.services import shortcuts as shortcut_service
 from memos_core.services import stats as stats_service
 
+from .. import i18n
 from ..filters import Filters
+from ..i18n import gettext as _
 from ..render import render, zone_of
 from ..security import signed_in, wants_fragment
 from ..urls import safe_redirect
@@ -30,14 +32,15 @@ routes = web.RouteTableDef()
 #: The tag list's mode ("flat" or "tree"), remembered per browser.
 TAG_MODE_COOKIE = "memos_tags"
 TAG_MODES = ("flat", "tree")
-WEEKDAYS = ["Su", "Mo", "Tu", "We", "Th", "Fr", "Sa"]
 
 
-def week_start(offset: int) -> tuple[calendar.Calendar, list[str]]:
+def week_start(offset: int) -> tuple[calendar.Calendar, list[dict[str, str]]]:
     """A calendar whose weeks begin on the instance's week start day (``weekStartDayOffset``,
-    0 for Sunday to 6 for Saturday) and the weekday headings in that order."""
+    0 for Sunday to 6 for Saturday) and the weekday names in that order, in the viewer's language
+    (``{"short", "narrow", "wide"}``)."""
     offset = offset if isinstance(offset, int) and 0 <= offset <= 6 else 0
-    return calendar.Calendar(firstweekday=(offset - 1) % 7), WEEKDAYS[offset:] + WEEKDAYS[:offset]
+    first = (offset - 1) % 7  # Python's and Babel's weekdays start on Monday
+    return calendar.Calendar(firstweekday=first), i18n.weekday_names(first)
 
 
 async def sidebar_context(
@@ -145,12 +148,12 @@ async def month_calendar(
         weeks.append(cells)
     return {
         "view": "month",
-        "title": first.strftime("%B %Y"),
+        "title": i18n.month_label(first),
         "weeks": weeks,
         "prev_url": f"{path}?month={prev_month:%Y-%m}",
         "next_url": f"{path}?month={next_month:%Y-%m}",
-        "prev_label": "Previous month",
-        "next_label": "Next month",
+        "prev_label": _("Previous month"),
+        "next_label": _("Next month"),
         "weekdays": weekdays,
         "toggle_url": _with(filters.url(path), calendar="year", year=str(first.year)),
     }
@@ -187,7 +190,7 @@ async def year_calendar(
                     }
                 )
             weeks.append(cells)
-        months.append({"title": dt.date(year, month, 1).strftime("%B"), "weeks": weeks})
+        months.append({"title": i18n.month_label(dt.date(year, month, 1), with_year=False), "weeks": weeks})
     return {
         "view": "year",
         "title": str(year),
@@ -195,8 +198,8 @@ async def year_calendar(
         "total": sum(per_day.values()),
         "prev_url": _with(filters.url(path), calendar="year", year=str(year - 1)),
         "next_url": _with(filters.url(path), calendar="year", year=str(year + 1)),
-        "prev_label": "Previous year",
-        "next_label": "Next year",
+        "prev_label": _("Previous year"),
+        "next_label": _("Next year"),
         "weekdays": weekdays,
         "toggle_url": filters.url(path),
     }
@@ -266,7 +269,7 @@ async def create_shortcut(request: web.Request) -> web.StreamResponse:
     try:
         created = await shortcut_service.create_shortcut(context_of(request), viewer, viewer.user.username, body)
     except ApiError as e:
-        return await _refused(request, e, form, action="/web/shortcuts", heading="New shortcut")
+        return await _refused(request, e, form, action="/web/shortcuts", heading=_("New shortcut"))
     return _done(request, _back(form["next"], select=_id_of(created)), shortcut=created)
 
 
@@ -283,7 +286,7 @@ async def update_shortcut(request: web.Request) -> web.StreamResponse:
     except ApiError as e:
         if e.code.http_status == 404:
             raise
-        return await _refused(request, e, form, action=f"/web/shortcuts/{shortcut_id}", heading="Edit shortcut")
+        return await _refused(request, e, form, action=f"/web/shortcuts/{shortcut_id}", heading=_("Edit shortcut"))
     return _done(request, _back(form["next"]), shortcut=updated)
 
 
