@@ -172,9 +172,9 @@ class WebServer:
         return self.served.request("GET", path, headers=account.headers if account else None).status
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+def _serve(tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Iterator[WebServer]:
     data = tmp_path_factory.mktemp("web-server")
-    env = procs.memos_env(data, MEMOS_DRIVER="sqlite", MEMOS_DATA=str(data))
+    env = procs.memos_env(data, MEMOS_DRIVER="sqlite", MEMOS_DATA=str(data), **extra_env)
     with procs.serve(data, env) as served:
         yield WebServer(served, data)
 
@@ -191,6 +191,13 @@ def web_server(tmp_path_factory) -> Iterator[WebServer]:
 def fresh_server(tmp_path_factory) -> Iterator[WebServer]:
     """A brand-new instance without any account (its first sign-up becomes the admin)."""
     yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture
+def plain_server(tmp_path_factory) -> Iterator[WebServer]:
+    """A brand-new instance with the default plugins only: the example plugin that the dev install
+    carries (``word-count``) is left out, as a user's install has it."""
+    yield from _serve(tmp_path_factory, MEMOS_DISABLE_PLUGINS="word-count")
 
 
 @pytest.fixture
