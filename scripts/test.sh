@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Install memos-py with its test tools, start throw-away PostgreSQL and MariaDB servers
-# (scripts/db-servers.sh), and run the whole test suite on SQLite and on both servers. The servers
-# are stopped, and their data deleted, when the script exits. Extra arguments go to pytest.
+# Install memos-py with its test tools and Debian's chromium (scripts/browser.sh, for the web UI's
+# browser tests), start throw-away PostgreSQL and MariaDB servers (scripts/db-servers.sh), and run
+# the whole test suite on SQLite and on both servers. The servers are stopped, and their data
+# deleted, when the script exits. Extra arguments go to pytest.
+#
+# Tests run in two pytest-xdist workers when the machine has two cores or more (one file per worker
+# at a time, so a browser test module starts its server and Chromium once); MEMOS_TEST_WORKERS=N
+# chooses another number, 1 runs them in this process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --dev
+
+scripts/browser.sh install || { echo "[test] cannot install chromium for the browser tests" >&2; exit 1; }
+MEMOS_TEST_CHROMIUM=$(scripts/browser.sh path)
+export MEMOS_TEST_CHROMIUM
 
 scripts/db-servers.sh install || { echo "[test] cannot install the database servers" >&2; exit 1; }
 trap 'scripts/db-servers.sh stop || echo "[test] stopping the database servers failed" >&2' EXIT
@@ -21,8 +30,17 @@ for var in MEMOS_TEST_POSTGRES_DSN MEMOS_TEST_MYSQL_DSN; do
 done
 export MEMOS_TEST_POSTGRES_DSN MEMOS_TEST_MYSQL_DSN
 
+workers=${MEMOS_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+if [ -z "${MEMOS_TEST_WORKERS:-}" ] && [ "$workers" -gt 2 ]; then
+  workers=2  # by default at most two: the database servers and the browsers need cores too
+fi
+parallel=()
+if [ "$workers" -gt 1 ]; then
+  parallel=(-n "$workers" --dist loadfile)
+fi
+
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${parallel[@]}" "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then

@@ -11,6 +11,10 @@ Chromium is Debian's package (``scripts/browser.sh install``), found at ``MEMOS_
 ``/usr/bin/chromium``; collecting a browser test without it is a usage error, never a skip.
 A browser test that fails leaves a PNG of every page it had open under ``test-artifacts/web/``
 and the tail of its server's log in the report.
+
+Under pytest-xdist, ``scripts/test.sh`` distributes whole files (``--dist loadfile``), so a browser
+module's server and Chromium start once per module. (``xdist_group`` marks do nothing with
+pytest 9 and xdist 3.8: xdist renames the item's ``_nodeid``, which pytest 9 no longer reads.)
 """
 
 from __future__ import annotations
