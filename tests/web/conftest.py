@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -66,7 +67,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):
         return  # an xdist worker cannot stop the run: each browser test errors in the `browser` fixture
-    if any(item.get_closest_marker("browser") for item in items) and chromium_path() is None:
+    browser_modules = {item.path for item in items if item.get_closest_marker("browser")}
+    mixed = sorted(
+        {
+            str(item.path)
+            for item in items
+            if item.path in browser_modules and inspect.iscoroutinefunction(getattr(item, "obj", None))
+        }
+    )
+    if mixed:  # while Playwright runs, asyncio thinks a loop is running: async tests there would fail oddly
+        raise pytest.UsageError(f"browser tests and async tests share a module (split them): {', '.join(mixed)}")
+    if browser_modules and chromium_path() is None:
         where = os.environ.get("MEMOS_TEST_CHROMIUM") or CHROMIUM_DEFAULT
         raise pytest.UsageError(
             f"browser tests were collected but there is no Chromium at {where}: "
@@ -264,6 +275,14 @@ def new_context(request, browser, web_server) -> Iterator[Callable[..., Any]]:
 def page(new_context) -> Any:
     """A page in a fresh desktop-sized context of ``web_server``."""
     return new_context().new_page()
+
+
+@pytest.fixture
+def artifacts(request) -> Path:
+    """The folder for files a test leaves for people to read (screenshots, measurements)."""
+    folder = artifacts_dir(request.config)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 class UI:

@@ -376,7 +376,7 @@ def test_xss_payloads_in_memos_names_and_search_never_run(new_context, web_serve
 
 
 # -- weight ---------------------------------------------------------------------------------------
-def test_home_with_16_memos_weighs_under_100_kb_gzipped(new_context, account, ui, web_server):
+def test_home_with_16_memos_weighs_under_100_kb_gzipped(new_context, account, ui, web_server, artifacts):
     words = ["plan", "garden", "meeting", "budget", "travel", "recipe", "idea", "draft", "review", "notes", "walk"]
     for i in range(16):
         prose = " ".join(random.Random(i).choices(words, k=40))  # varied text, as real memos are
@@ -409,10 +409,11 @@ def test_home_with_16_memos_weighs_under_100_kb_gzipped(new_context, account, ui
             "responseBodySize"
         ]
     total = sum(weights.values())
-    print("\npage weight of /home with 16 memos, compressed, without images:")
-    for what, size in sorted(weights.items(), key=lambda kv: -kv[1]):
-        print(f"  {size / 1024:7.1f} KB  {what}")
-    print(f"  {total / 1024:7.1f} KB  total")
+    lines = ["page weight of /home with 16 memos, compressed, without images:"]
+    lines += [f"  {size / 1024:7.1f} KB  {what}" for what, size in sorted(weights.items(), key=lambda kv: -kv[1])]
+    lines.append(f"  {total / 1024:7.1f} KB  total")
+    print("\n" + "\n".join(lines))  # shown with -s or -rP; kept in test-artifacts/web/page-weight.txt
+    (artifacts / "page-weight.txt").write_text("\n".join(lines) + "\n")
     kinds = {k.split()[0] for k in weights}
     assert {"document", "stylesheet", "script"} <= kinds, weights
     assert total < 100 * 1024, weights
