@@ -296,7 +296,7 @@ async def test_system_settings_save_and_reach_every_page(pages, admin, memos_cli
     heads = [th.content() for th in parse(home).one("table", class_="calendar").one("thead").all("th")]
     assert heads == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
     year = parse(await pages.get("/home?calendar=year&year=2026")).all("table", class_="mini")[0]
-    assert [a.attrs["title"] for a in year.one("thead").all("abbr")][:2] == ["Mo", "Tu"]
+    assert [a.attrs["title"] for a in year.one("thead").all("abbr")][:2] == ["Monday", "Tuesday"]
     # 1 Jan 2026 is a Thursday: three blank days before it in a week starting on Monday.
     first_week = year.one("tbody").children[0].children
     assert [c.attrs.get("class") for c in first_week[:4]] == ["blank", "blank", "blank", "lvl-0"]

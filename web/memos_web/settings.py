@@ -21,6 +21,7 @@ from aiohttp import web
 from memos_core import ApiError, Code, viewer_of
 
 from . import plugin_ui
+from .i18n import gettext
 from .render import render
 from .security import csrf_token, signed_in
 
@@ -73,7 +74,7 @@ def require_section(request: web.Request, section_id: str) -> Section:
     if found is None:
         raise web.HTTPNotFound()
     if found.admin and not viewer.is_admin:
-        raise ApiError(Code.PERMISSION_DENIED, "only administrators may change this setting")
+        raise ApiError(Code.PERMISSION_DENIED, gettext("only administrators may change this setting"))
     return found
 
 

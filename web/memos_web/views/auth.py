@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from memos_core import ApiError, context_of, viewer_of
+from memos_core import ApiError, Principal, context_of, viewer_of
 from memos_core.auth.cookies import clear_cookie_headers, cookie_headers, refresh_cookie_of
 from memos_core.clientip import client_ip
 from memos_core.services import auth as auth_service
@@ -14,6 +14,7 @@ from memos_core.services import idp as idp_service
 from memos_core.services import instance
 from memos_core.services import users as users_service
 
+from .. import i18n
 from ..i18n import gettext as _
 from ..render import render
 from ..urls import safe_redirect
@@ -96,7 +97,21 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         )
     except ApiError as e:
         return await _auth_page(request, "signup.html", error=e.message, username=username)
+    await _keep_language(request, session)
     raise _signed_in_response(request, session, "/home")
+
+
+async def _keep_language(request: web.Request, session: auth_service.Session) -> None:
+    """A new account keeps the language its sign-up page was shown in (the browser's), so the pages
+    do not turn English once signed in: the GENERAL setting's locale otherwise defaults to English."""
+    lang = await i18n.language_of(request)
+    if lang.code == i18n.DEFAULT:
+        return
+    owner = Principal(user=session.user, method="web-signup")
+    body = {"generalSetting": {"locale": lang.code}}
+    await users_service.update_user_setting(
+        context_of(request), owner, session.user.username, "GENERAL", body, ["locale"]
+    )
 
 
 @routes.post("/auth/signout", name="web.signout")

@@ -44,7 +44,7 @@ def _viewer(request: web.Request) -> Principal:
     """The signed-in viewer of a JSON route (a 401 answer, not a redirect to the sign-in page)."""
     viewer = viewer_of(request)
     if viewer is None:
-        raise ApiError(Code.UNAUTHENTICATED, _("Sign in first."))
+        raise ApiError(Code.UNAUTHENTICATED, _("sign in first"))
     return viewer
 
 

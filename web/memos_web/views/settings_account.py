@@ -27,28 +27,30 @@ from memos_core.services import webhooks as webhooks_service
 from memos_core.store.users import User
 
 from .. import i18n, themes
+from ..i18n import N_, gettext
 from ..security import signed_in
 from ..settings import form_error, require_section, saved, section, settings_page
 from .preferences import remember_theme
 
 routes = web.RouteTableDef()
 
-VISIBILITIES = (("PRIVATE", "Private"), ("PROTECTED", "Protected (signed-in users)"), ("PUBLIC", "Public"))
-THEME_CHOICES = (("system", "System"), ("light", "Light"), ("dark", "Dark"))
+#: Choices as ``(value, label)``; the labels are translated where they are drawn.
+VISIBILITIES = (("PRIVATE", N_("Private")), ("PROTECTED", N_("Protected (signed-in users)")), ("PUBLIC", N_("Public")))
+THEME_CHOICES = (("system", N_("System")), ("light", N_("Light")), ("dark", N_("Dark")))
 #: Token lifetimes offered (days; 0 never expires).
-TOKEN_EXPIRY = (("30", "30 days"), ("90", "90 days"), ("0", "Never"))
+TOKEN_EXPIRY = (("30", N_("30 days")), ("90", N_("90 days")), ("0", N_("Never")))
 #: The largest avatar accepted (it is stored in the user row, as upstream stores it).
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 #: What an avatar's first bytes must be, and the image type it is then stored as.
 _IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
 #: After a change in "My account": what it says, beside which form (``?what=`` of the redirect).
 DONE = {
-    "avatar": ("avatar", "Your avatar was changed."),
-    "avatar-removed": ("avatar", "Your avatar was removed."),
-    "password": ("password", "Your password was changed. Your other sessions were signed out."),
-    "linked": ("identities", "The account was linked: you can sign in with it now."),
-    "unlinked": ("identities", "The account was unlinked."),
-    "token-deleted": ("tokens", "The token was deleted. Programs using it can no longer sign in."),
+    "avatar": ("avatar", N_("Your avatar was changed.")),
+    "avatar-removed": ("avatar", N_("Your avatar was removed.")),
+    "password": ("password", N_("Your password was changed. Your other sessions were signed out.")),
+    "linked": ("identities", N_("The account was linked: you can sign in with it now.")),
+    "unlinked": ("identities", N_("The account was unlinked.")),
+    "token-deleted": ("tokens", N_("The token was deleted. Programs using it can no longer sign in.")),
 }
 _NEW_TOKEN = web.RequestKey("memos_web_new_token", dict)
 
@@ -89,7 +91,7 @@ def _viewer(request: web.Request, section_id: str) -> Principal:
 
 
 # -- My account ------------------------------------------------------------------------------------
-@section("account", "My account")
+@section("account", N_("My account"))
 async def account_section(request: web.Request) -> dict[str, Any]:
     ctx = context_of(request)
     viewer = signed_in(request)
@@ -189,14 +191,20 @@ async def update_avatar(request: web.Request) -> web.StreamResponse:
     else:
         field = form.get("avatar")
         if not isinstance(field, web.FileField) or not field.filename:
-            return await form_error(request, "account", _refused("Choose an image to upload."), {"form": "avatar"})
+            return await form_error(
+                request, "account", _refused(gettext("Choose an image to upload.")), {"form": "avatar"}
+            )
         data = await asyncio.to_thread(field.file.read, AVATAR_MAX_BYTES + 1)
         if len(data) > AVATAR_MAX_BYTES:
-            message = f"{field.filename} is too large: an avatar may be at most {AVATAR_MAX_BYTES // 1024 // 1024} MiB."
+            message = gettext(
+                "%(name)s is too large: an avatar may be at most %(limit)s MiB.",
+                name=field.filename,
+                limit=AVATAR_MAX_BYTES // 1024 // 1024,
+            )
             return await form_error(request, "account", _refused(message), {"form": "avatar"})
         kind = _image_type(data[:16])
         if kind is None:
-            message = f"{field.filename} is not a PNG, JPEG, GIF or WebP image."
+            message = gettext("%(name)s is not a PNG, JPEG, GIF or WebP image.", name=field.filename)
             return await form_error(request, "account", _refused(message), {"form": "avatar"})
         avatar, what = f"data:image/{kind};base64,{base64.b64encode(data).decode()}", "avatar"
     try:
@@ -217,7 +225,9 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     password = _text(form, "password")
     if password != _text(form, "password_confirm"):
-        return await form_error(request, "account", _refused("The passwords do not match."), {"form": "password"})
+        return await form_error(
+            request, "account", _refused(gettext("The passwords do not match.")), {"form": "password"}
+        )
     try:
         await users_service.update_user(
             context_of(request), viewer, viewer.user.username, {"password": password}, ["password"]
@@ -248,7 +258,7 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     days = _text(form, "expires")
     typed = {"form": "tokens", "description": description, "expires": days}
     if days not in {value for value, _ in TOKEN_EXPIRY}:
-        return await form_error(request, "account", _refused("Choose when the token expires."), typed)
+        return await form_error(request, "account", _refused(gettext("Choose when the token expires.")), typed)
     try:
         entry, token = await auth_service.create_personal_access_token(
             context_of(request), viewer, viewer.user, description=description, expires_in_days=int(days)
@@ -278,7 +288,7 @@ async def delete_account(request: web.Request) -> web.StreamResponse:
     username = viewer.user.username
     form = await request.post()
     if _text(form, "confirm").strip() != username:
-        message = f"Type your username, {username}, to confirm. Nothing was deleted."
+        message = gettext("Type your username, %(username)s, to confirm. Nothing was deleted.", username=username)
         return await form_error(request, "account", _refused(message), {"form": "delete"})
     try:
         await users_service.delete_user(context_of(request), viewer, username)
@@ -291,7 +301,7 @@ async def delete_account(request: web.Request) -> web.StreamResponse:
 
 
 # -- Preferences -----------------------------------------------------------------------------------
-@section("preferences", "Preferences")
+@section("preferences", N_("Preferences"))
 async def preferences_section(request: web.Request) -> dict[str, Any]:
     viewer = signed_in(request)
     _, value = await users_service.get_user_setting(context_of(request), viewer, viewer.user.username, "GENERAL")
@@ -321,11 +331,11 @@ async def update_preferences(request: web.Request) -> web.StreamResponse:
     _, current = await users_service.get_user_setting(ctx, viewer, viewer.user.username, "GENERAL")
     current_locale = current.get("locale") or "en"
     if typed["locale"] not in i18n.LANGUAGES and typed["locale"] != current_locale:
-        return await form_error(request, "preferences", _refused("Choose a language from the list."), typed)
+        return await form_error(request, "preferences", _refused(gettext("Choose a language from the list.")), typed)
     if typed["theme"] not in themes.THEMES:
-        return await form_error(request, "preferences", _refused("Choose a theme from the list."), typed)
+        return await form_error(request, "preferences", _refused(gettext("Choose a theme from the list.")), typed)
     if typed["memo_visibility"] not in dict(VISIBILITIES):
-        return await form_error(request, "preferences", _refused("Choose a visibility from the list."), typed)
+        return await form_error(request, "preferences", _refused(gettext("Choose a visibility from the list.")), typed)
     changes = {}
     if typed["locale"] != current_locale:
         changes["locale"] = typed["locale"]
@@ -345,7 +355,7 @@ async def update_preferences(request: web.Request) -> web.StreamResponse:
 
 
 # -- Webhooks --------------------------------------------------------------------------------------
-@section("webhooks", "Webhooks")
+@section("webhooks", N_("Webhooks"))
 async def webhooks_section(request: web.Request) -> dict[str, Any]:
     viewer = signed_in(request)
     hooks = await webhooks_service.list_webhooks(context_of(request), viewer, viewer.user.username)
@@ -377,7 +387,7 @@ async def update_webhook(request: web.Request) -> web.StreamResponse:
     typed = _webhook_form(await request.post())
     kept = {"form": f"webhook-{webhook_id}", **typed}
     if not typed["url"]:
-        return await form_error(request, "webhooks", _refused("webhook URL is required"), kept)
+        return await form_error(request, "webhooks", _refused(gettext("webhook URL is required")), kept)
     body = {"displayName": typed["display_name"], "url": typed["url"]}
     try:
         await webhooks_service.update_webhook(

@@ -32,7 +32,8 @@ from memos_core.services import plugins as plugin_service
 from memos_core.services import storage_setting
 from memos_core.services import users as users_service
 
-from .. import instance_style
+from .. import i18n, instance_style
+from ..i18n import N_, gettext
 from ..settings import form_error, require_section, saved, section
 from ..urls import site_url
 
@@ -47,7 +48,6 @@ _LOGO_TYPES = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
-WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _GENERAL_SWITCHES = (
     "disallowUserRegistration",
     "disallowPasswordAuth",
@@ -94,7 +94,7 @@ SSO_TEMPLATES: dict[str, dict[str, Any]] = {
         "fieldMapping": {"identifier": "", "displayName": "", "email": "", "avatarUrl": ""},
     },
 }
-SSO_TEMPLATE_TITLES = {"github": "GitHub", "gitlab": "GitLab", "google": "Google", "custom": "Custom"}
+SSO_TEMPLATE_TITLES = {"github": "GitHub", "gitlab": "GitLab", "google": "Google", "custom": N_("Custom")}
 
 
 # -- form helpers ----------------------------------------------------------------------------------
@@ -111,7 +111,8 @@ def _integer(raw: str, label: str) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        raise ApiError(Code.INVALID_ARGUMENT, f"{label} must be a whole number, got {raw!r}") from None
+        message = gettext("%(label)s must be a whole number, got %(raw)s", label=gettext(label), raw=repr(raw))
+        raise ApiError(Code.INVALID_ARGUMENT, message) from None
 
 
 async def _submit(
@@ -127,7 +128,7 @@ async def _submit(
 
 
 # -- Members -----------------------------------------------------------------------------------------
-@section("members", "Members", admin=True)
+@section("members", N_("Members"), admin=True)
 async def members_section(request: web.Request) -> dict[str, Any]:
     users = await users_service.list_users(context_of(request), viewer_of(request), None)
     return {"users": users, "me": viewer_of(request).user.username}
@@ -164,7 +165,9 @@ async def member_update(request: web.Request) -> web.StreamResponse:
         if body.get("role") == user.role:
             del body["role"]  # unchanged (and an admin's own row shows its role without changing it)
         if not body:
-            raise ApiError(Code.INVALID_ARGUMENT, "nothing to change: choose another role or type a new password")
+            raise ApiError(
+                Code.INVALID_ARGUMENT, gettext("nothing to change: choose another role or type a new password")
+            )
         await users_service.update_user(ctx, viewer, username, body, list(body))
 
     return await _submit(request, "members", typed, update())
@@ -191,14 +194,16 @@ async def member_delete(request: web.Request) -> web.StreamResponse:
         ctx = context_of(request)
         user = await users_service.get_user(ctx, username)
         if not user.is_archived:
-            raise ApiError(Code.FAILED_PRECONDITION, f"archive {username} before deleting the account")
+            raise ApiError(
+                Code.FAILED_PRECONDITION, gettext("archive %(username)s before deleting the account", username=username)
+            )
         await users_service.delete_user(ctx, viewer_of(request), username)
 
     return await _submit(request, "members", {"form": f"edit:{username}"}, delete())
 
 
 # -- System ------------------------------------------------------------------------------------------
-@section("system", "System", admin=True)
+@section("system", N_("System"), admin=True)
 async def system_section(request: web.Request) -> dict[str, Any]:
     general = await instance_service.read_setting(context_of(request).store, viewer_of(request), "GENERAL")
     profile = general.get("customProfile") or {}
@@ -210,7 +215,7 @@ async def system_section(request: web.Request) -> dict[str, Any]:
         "logo_url": "" if logo.startswith("data:") else logo,
         "logo_uploaded": logo.startswith("data:"),
         "logo_src": instance_style.logo_src(logo),
-        "weekdays": list(enumerate(WEEKDAYS)),
+        "weekdays": list(enumerate(day["wide"] for day in i18n.weekday_names(6))),  # Sunday first
     }
 
 
@@ -220,7 +225,12 @@ def _image_data_uri(field: web.FileField) -> str:
     size = field.file.tell()
     if size > LOGO_MAX_BYTES:
         raise ApiError(
-            Code.INVALID_ARGUMENT, f"the logo must be at most 2 MiB ({field.filename} is {size / MIB:.1f} MiB)"
+            Code.INVALID_ARGUMENT,
+            gettext(
+                "the logo must be at most 2 MiB (%(name)s is %(size)s MiB)",
+                name=field.filename,
+                size=round(size / MIB, 1),
+            ),
         )
     field.file.seek(0)
     data = field.file.read()
@@ -228,7 +238,7 @@ def _image_data_uri(field: web.FileField) -> str:
     if not kind and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         kind = "image/webp"
     if not kind:
-        raise ApiError(Code.INVALID_ARGUMENT, "the logo must be a PNG, JPEG, GIF or WebP image")
+        raise ApiError(Code.INVALID_ARGUMENT, gettext("the logo must be a PNG, JPEG, GIF or WebP image"))
     return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
@@ -240,7 +250,8 @@ def _logo_url(raw: str) -> str:
         return url
     if url.startswith("/") and not url.startswith(("//", "/\\")):
         return url
-    raise ApiError(Code.INVALID_ARGUMENT, f"the logo URL must be an http(s) URL or a path on this site: {url!r}")
+    message = gettext("the logo URL must be an http(s) URL or a path on this site: %(url)s", url=repr(url))
+    raise ApiError(Code.INVALID_ARGUMENT, message)
 
 
 @routes.post("/web/setting/system", name="web.setting.system")
@@ -273,7 +284,7 @@ async def system_save(request: web.Request) -> web.StreamResponse:
             **{name: typed[name] for name in _GENERAL_SWITCHES},
             "additionalStyle": typed["additionalStyle"],
             "additionalScript": typed["additionalScript"],
-            "weekStartDayOffset": _integer(typed["weekStartDayOffset"] or "0", "The week start day"),
+            "weekStartDayOffset": _integer(typed["weekStartDayOffset"] or "0", N_("The week start day")),
             "customProfile": {"title": typed["title"], "description": typed["description"], "logoUrl": logo},
         }
         await instance_service.update_setting(ctx.store, viewer, "GENERAL", {"generalSetting": value})
@@ -282,7 +293,7 @@ async def system_save(request: web.Request) -> web.StreamResponse:
 
 
 # -- Memo --------------------------------------------------------------------------------------------
-@section("memo", "Memo", admin=True)
+@section("memo", N_("Memo"), admin=True)
 async def memo_section(request: web.Request) -> dict[str, Any]:
     value = await instance_service.read_setting(context_of(request).store, viewer_of(request), "MEMO_RELATED")
     return {"setting": value, "minimum": instance_service.MIN_CONTENT_LENGTH_LIMIT}
@@ -301,7 +312,7 @@ async def memo_save(request: web.Request) -> web.StreamResponse:
     async def update() -> None:
         reactions = [line.strip() for line in typed["reactions"].splitlines() if line.strip()]
         value = {
-            "contentLengthLimit": _integer(typed["contentLengthLimit"], "The content length limit"),
+            "contentLengthLimit": _integer(typed["contentLengthLimit"], N_("The content length limit")),
             "reactions": list(dict.fromkeys(reactions)),
             "enableDoubleClickEdit": typed["enableDoubleClickEdit"],
         }
@@ -322,11 +333,13 @@ def _hex(color: dict[str, Any] | None) -> str:
 def _color(hex_value: str) -> dict[str, float]:
     m = re.fullmatch(r"#?([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})", hex_value.strip())
     if m is None:
-        raise ApiError(Code.INVALID_ARGUMENT, f"a colour is written #rrggbb, got {hex_value!r}")
+        raise ApiError(
+            Code.INVALID_ARGUMENT, gettext("a colour is written #rrggbb, got %(value)s", value=repr(hex_value))
+        )
     return {c: int(v, 16) / 255 for c, v in zip(("red", "green", "blue"), m.groups(), strict=True)}
 
 
-@section("tags", "Tags", admin=True)
+@section("tags", N_("Tags"), admin=True)
 async def tags_section(request: web.Request) -> dict[str, Any]:
     value = await instance_service.read_setting(context_of(request).store, viewer_of(request), "TAGS")
     rows = []
@@ -375,11 +388,16 @@ async def tag_save(request: web.Request) -> web.StreamResponse:
         tags = _api_tags(await instance_service.read_setting(ctx.store, viewer, "TAGS"))
         pattern = typed["pattern"].strip()
         if not pattern:
-            raise ApiError(Code.INVALID_ARGUMENT, "a tag pattern is required")
+            raise ApiError(Code.INVALID_ARGUMENT, gettext("a tag pattern is required"))
         if original and original not in tags:
-            raise ApiError(Code.NOT_FOUND, f"the tag pattern {original!r} is no longer there: reload the page")
+            raise ApiError(
+                Code.NOT_FOUND,
+                gettext("the tag pattern %(pattern)s is no longer there: reload the page", pattern=repr(original)),
+            )
         if pattern != original and pattern in tags:
-            raise ApiError(Code.ALREADY_EXISTS, f"the tag pattern {pattern!r} is already there")
+            raise ApiError(
+                Code.ALREADY_EXISTS, gettext("the tag pattern %(pattern)s is already there", pattern=repr(pattern))
+            )
         tags.pop(original, None)
         entry: dict[str, Any] = {"blurContent": typed["blur"]}
         if typed["use_color"]:
@@ -400,14 +418,17 @@ async def tag_remove(request: web.Request) -> web.StreamResponse:
         ctx, viewer = context_of(request), viewer_of(request)
         tags = _api_tags(await instance_service.read_setting(ctx.store, viewer, "TAGS"))
         if tags.pop(pattern, None) is None:
-            raise ApiError(Code.NOT_FOUND, f"the tag pattern {pattern!r} is no longer there: reload the page")
+            raise ApiError(
+                Code.NOT_FOUND,
+                gettext("the tag pattern %(pattern)s is no longer there: reload the page", pattern=repr(pattern)),
+            )
         await instance_service.update_setting(ctx.store, viewer, "TAGS", {"tagsSetting": {"tags": tags}})
 
     return await _submit(request, "tags", {"form": f"tag:{pattern}"}, update())
 
 
 # -- Storage -----------------------------------------------------------------------------------------
-@section("storage", "Storage", admin=True)
+@section("storage", N_("Storage"), admin=True)
 async def storage_section(request: web.Request) -> dict[str, Any]:
     ctx = context_of(request)
     value = await storage_setting.read_api(ctx, viewer_of(request))  # the secret blanked
@@ -464,7 +485,7 @@ def _idp_form(config: dict[str, Any], title: str, identifier_filter: str) -> dic
     }
 
 
-@section("sso", "SSO", admin=True)
+@section("sso", N_("SSO"), admin=True)
 async def sso_section(request: web.Request) -> dict[str, Any]:
     providers = []
     for p in await idp_service.list_identity_providers(context_of(request)):
@@ -513,7 +534,7 @@ async def sso_create(request: web.Request) -> web.StreamResponse:
 
     async def create() -> None:
         if not typed["title"].strip():
-            raise ApiError(Code.INVALID_ARGUMENT, "a name for the sign-in button is required")
+            raise ApiError(Code.INVALID_ARGUMENT, gettext("a name for the sign-in button is required"))
         body = _idp_body(typed, _text(form, "clientSecret"))
         await idp_service.create_identity_provider(context_of(request), viewer_of(request), body, None)
 
@@ -530,7 +551,7 @@ async def sso_update(request: web.Request) -> web.StreamResponse:
 
     async def update() -> None:
         if not typed["title"].strip():
-            raise ApiError(Code.INVALID_ARGUMENT, "a name for the sign-in button is required")
+            raise ApiError(Code.INVALID_ARGUMENT, gettext("a name for the sign-in button is required"))
         body = _idp_body(typed, _text(form, "clientSecret"))
         mask = ["title", "identifier_filter", "config"]
         await idp_service.update_identity_provider(context_of(request), viewer_of(request), uid, body, mask)
@@ -547,7 +568,7 @@ async def sso_delete(request: web.Request) -> web.StreamResponse:
 
 
 # -- AI ----------------------------------------------------------------------------------------------
-@section("ai", "AI", admin=True)
+@section("ai", N_("AI"), admin=True)
 async def ai_section(request: web.Request) -> dict[str, Any]:
     value = await instance_service.read_setting(context_of(request).store, viewer_of(request), "AI")
     providers = [
@@ -592,7 +613,7 @@ async def ai_save(request: web.Request) -> web.StreamResponse:
         }
         if provider_id:
             if not any(p["id"] == provider_id for p in providers):
-                raise ApiError(Code.NOT_FOUND, "this provider is no longer there: reload the page")
+                raise ApiError(Code.NOT_FOUND, gettext("this provider is no longer there: reload the page"))
             providers = [item if p["id"] == provider_id else p for p in providers]
         else:
             providers.append(item)
@@ -610,14 +631,14 @@ async def ai_delete(request: web.Request) -> web.StreamResponse:
         providers = await _ai_providers(request)
         kept = [p for p in providers if p["id"] != provider_id]
         if len(kept) == len(providers):
-            raise ApiError(Code.NOT_FOUND, "this provider is no longer there: reload the page")
+            raise ApiError(Code.NOT_FOUND, gettext("this provider is no longer there: reload the page"))
         await _save_ai(request, kept)
 
     return await _submit(request, "ai", {"form": f"ai:{provider_id}"}, update())
 
 
 # -- Notifications -----------------------------------------------------------------------------------
-@section("notifications", "Notifications", admin=True)
+@section("notifications", N_("Notifications"), admin=True)
 async def notifications_section(request: web.Request) -> dict[str, Any]:
     store = context_of(request).store
     value = await instance_service.read_setting(store, viewer_of(request), "NOTIFICATION")  # password blanked
@@ -639,7 +660,7 @@ async def notifications_save(request: web.Request) -> web.StreamResponse:
         email = {
             **{name: typed[name].strip() for name in _EMAIL_TEXT},
             **{name: typed[name] for name in _EMAIL_SWITCHES},
-            "smtpPort": _integer(typed["smtpPort"] or "0", "The SMTP port"),
+            "smtpPort": _integer(typed["smtpPort"] or "0", N_("The SMTP port")),
             "smtpPassword": password,
         }
         await instance_service.update_setting(
@@ -650,7 +671,7 @@ async def notifications_save(request: web.Request) -> web.StreamResponse:
 
 
 # -- Plugins (last in the menu) ----------------------------------------------------------------------
-@section("plugins", "Plugins", admin=True)
+@section("plugins", N_("Plugins"), admin=True)
 async def plugins_section(request: web.Request) -> dict[str, Any]:
     listing = plugin_service.list_plugins(context_of(request), viewer_of(request))
     return {"hookspec_version": listing["hookspecVersion"], "plugins": listing["plugins"]}

@@ -31,6 +31,7 @@ from memos_core import CONTEXT, ApiError, Code, context_of, viewer_of
 from memos_core.services import auth as auth_service
 from memos_core.services import idp as idp_service
 
+from ..i18n import gettext
 from ..security import csrf_token, signed_in
 from ..settings import form_error
 from ..urls import safe_redirect, site_url
@@ -106,10 +107,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     try:
         provider = await idp_service.get_identity_provider(ctx, uid)
     except ApiError:
-        return await _failed(request, "This sign-in provider does not exist (any more).", 404, target)
+        return await _failed(request, gettext("This sign-in provider does not exist (any more)."), 404, target)
     config = (provider.get("config") or {}).get("oauth2Config") or {}
     if not config.get("authUrl") or not config.get("clientId"):
-        return await _failed(request, f"Sign-in with {provider['title']} is not set up completely.", 400, target)
+        return await _failed(
+            request, gettext("Sign-in with %(name)s is not set up completely.", name=provider["title"]), 400, target
+        )
     raise _to_provider(request, uid, config, {"redirect": target})
 
 
@@ -121,15 +124,19 @@ async def start_link(request: web.Request) -> web.StreamResponse:
     token: another site cannot start linking for the viewer."""
     viewer = signed_in(request)
     if not hmac.compare_digest(request.query.get("csrf_token", ""), csrf_token(request)):
-        raise ApiError(Code.PERMISSION_DENIED, "the link expired or did not come from this site: reload and try again")
+        raise ApiError(
+            Code.PERMISSION_DENIED, gettext("The link expired or did not come from this site: reload and try again.")
+        )
     uid = request.match_info["idp"]
     try:
         provider = await idp_service.get_identity_provider(context_of(request), uid)
     except ApiError:
-        return await _link_failed(request, ApiError(Code.NOT_FOUND, "This sign-in provider does not exist (any more)."))
+        return await _link_failed(
+            request, ApiError(Code.NOT_FOUND, gettext("This sign-in provider does not exist (any more)."))
+        )
     config = (provider.get("config") or {}).get("oauth2Config") or {}
     if not config.get("authUrl") or not config.get("clientId"):
-        message = f"Sign-in with {provider['title']} is not set up completely."
+        message = gettext("Sign-in with %(name)s is not set up completely.", name=provider["title"])
         return await _link_failed(request, ApiError(Code.FAILED_PRECONDITION, message))
     raise _to_provider(request, uid, config, {"mode": "link", "user": viewer.id, "redirect": LINKED})
 
@@ -176,19 +183,27 @@ def _message(error: ApiError, title: str) -> tuple[str, int]:
     if error.code == Code.PERMISSION_DENIED:
         if "registration" in text:
             return (
-                f"No account here is linked to this {title} account, and registration is closed. "
-                "Ask an administrator to create your account.",
+                gettext(
+                    "No account here is linked to this %(name)s account, and registration is closed. "
+                    "Ask an administrator to create your account.",
+                    name=title,
+                ),
                 403,
             )
         if "archived" in text:
-            return "This account has been archived.", 403
+            return gettext("This account has been archived."), 403
         if text.startswith("identifier "):
-            return f"This {title} account may not sign in here.", 403
+            return gettext("This %(name)s account may not sign in here.", name=title), 403
         return text, 403
     if error.code == Code.RESOURCE_EXHAUSTED:
         return text, 429
     log.warning("SSO sign-in with %s failed: %s", title, text)
-    return f"Signing in with {title} failed. Try again, or ask an administrator to check the provider.", 502
+    return (
+        gettext(
+            "Signing in with %(name)s failed. Try again, or ask an administrator to check the provider.", name=title
+        ),
+        502,
+    )
 
 
 @routes.get("/auth/callback", name="web.sso.callback")
@@ -199,22 +214,28 @@ async def callback(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state", "")
     if flow is None or not state or not hmac.compare_digest(state.encode(), str(flow["state"]).encode()):
         return await _failed(
-            request, "This sign-in link has expired or was not started here. Please sign in again.", 400
+            request, gettext("This sign-in link has expired or was not started here. Please sign in again."), 400
         )
     target = safe_redirect(flow.get("redirect"))
     try:
         title = (await idp_service.get_identity_provider(ctx, str(flow["idp"])))["title"]
     except ApiError:
-        return await _failed(request, "This sign-in provider does not exist (any more).", 400, target)
+        return await _failed(request, gettext("This sign-in provider does not exist (any more)."), 400, target)
     if flow.get("mode") == "link":
         return await _link_callback(request, flow, title)
     if request.query.get("error"):
         denied = request.query["error"] == "access_denied"
-        message = f"Sign-in with {title} was cancelled." if denied else f"{title} refused the sign-in."
+        message = (
+            gettext("Sign-in with %(name)s was cancelled.", name=title)
+            if denied
+            else gettext("%(name)s refused the sign-in.", name=title)
+        )
         return await _failed(request, message, 403 if denied else 400, target)
     code = request.query.get("code", "")
     if not code:
-        return await _failed(request, f"{title} sent no authorization code. Please sign in again.", 400, target)
+        return await _failed(
+            request, gettext("%(name)s sent no authorization code. Please sign in again.", name=title), 400, target
+        )
     credentials = {
         "idpName": idp_service.PREFIX + str(flow["idp"]),
         "code": code,
@@ -247,14 +268,20 @@ def _link_error(error: ApiError, title: str) -> ApiError:
     """What the account settings say about a refused link (the status kept)."""
     if error.code == Code.ALREADY_EXISTS:
         if "another user" in error.message:
-            return ApiError(error.code, f"This {title} account is already linked to another user here.")
-        return ApiError(error.code, f"Another {title} account is already linked to yours: unlink it first.")
+            return ApiError(
+                error.code, gettext("This %(name)s account is already linked to another user here.", name=title)
+            )
+        return ApiError(
+            error.code, gettext("Another %(name)s account is already linked to yours: unlink it first.", name=title)
+        )
     if error.code == Code.PERMISSION_DENIED and error.message.startswith("identifier "):
-        return ApiError(error.code, f"This {title} account may not sign in here.")
+        return ApiError(error.code, gettext("This %(name)s account may not sign in here.", name=title))
     if error.code in (Code.PERMISSION_DENIED, Code.RESOURCE_EXHAUSTED):
         return error
     log.warning("linking an account of %s failed: %s", title, error.message)
-    message = f"Linking with {title} failed. Try again, or ask an administrator to check the provider."
+    message = gettext(
+        "Linking with %(name)s failed. Try again, or ask an administrator to check the provider.", name=title
+    )
     return ApiError(Code.UNAVAILABLE, message, status=502)
 
 
@@ -263,16 +290,22 @@ async def _link_callback(request: web.Request, flow: dict[str, Any], title: str)
     it, which must still be the one signed in here (else nothing is linked)."""
     viewer = viewer_of(request)
     if viewer is None or viewer.id != flow.get("user"):
-        return await _failed(request, "Sign in to the account you were linking, then link it again.", 403)
+        return await _failed(request, gettext("Sign in to the account you were linking, then link it again."), 403)
     if request.query.get("error"):
         denied = request.query["error"] == "access_denied"
-        message = f"Linking with {title} was cancelled." if denied else f"{title} refused the link."
+        message = (
+            gettext("Linking with %(name)s was cancelled.", name=title)
+            if denied
+            else gettext("%(name)s refused the link.", name=title)
+        )
         return await _link_failed(
             request, ApiError(Code.PERMISSION_DENIED if denied else Code.INVALID_ARGUMENT, message)
         )
     code = request.query.get("code", "")
     if not code:
-        return await _link_failed(request, ApiError(Code.INVALID_ARGUMENT, f"{title} sent no authorization code."))
+        return await _link_failed(
+            request, ApiError(Code.INVALID_ARGUMENT, gettext("%(name)s sent no authorization code.", name=title))
+        )
     credentials = {
         "idpName": idp_service.PREFIX + str(flow["idp"]),
         "code": code,
