@@ -52,3 +52,51 @@ async def test_blurred_tag_hides_content_until_shown(memos_client, memos_users):
     html = await (await memos_client.get("/explore")).text()
     assert html.count('class="blur-toggle"') == 1
     assert "Hidden because of #spoiler/film" in html
+
+
+def _web_pages():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "fixtures" / "web_pages.py"
+    spec = importlib.util.spec_from_file_location("memos_test_fixture_web_pages", path)
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+pages = _web_pages().pages
+
+
+async def test_only_the_creator_ticks_tasks(pages, memos_client, memos_users):
+    alice = await memos_users("alice")
+    bob = await memos_users("bob")
+    name = await _memo(memos_client, alice, "- [ ] one", visibility="PROTECTED")
+    plain = await _memo(memos_client, alice, "no tasks here", visibility="PROTECTED")
+    await pages.sign_in(bob)
+    for target in (name, plain):  # refused for who bob is, whatever the memo holds
+        r = await pages.post(f"/web/{target}/tasks/0", {}, token=await pages.csrf("/explore"))
+        assert r.status == 403, await r.text()
+    r = await memos_client.get(f"/api/v1/{name}", headers=alice.headers)
+    assert (await r.json())["content"] == "- [ ] one"
+    await pages.sign_in(alice)
+    r = await pages.post(f"/web/{name}/tasks/0", {"next": "/home"})
+    assert r.status == 303
+    r = await memos_client.get(f"/api/v1/{name}", headers=alice.headers)
+    assert (await r.json())["content"] == "- [x] one"
+
+
+async def test_a_bug_in_a_page_is_a_500_in_the_apps_look(pages, memos_client, memos_users, monkeypatch, caplog):
+    from memos_web.views import timeline
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(timeline.sidebar, "sidebar_context", broken)
+    text = await pages.get("/explore", status=500)
+    assert 'class="error-page"' in text and "RuntimeError" not in text and "boom" not in text
+    assert any("boom" in (r.exc_text or "") or "page GET /explore failed" in r.getMessage() for r in caplog.records)

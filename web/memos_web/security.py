@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from memos_core.services import auth as auth_service
 from memos_core.services import instance
 
 from .i18n import activate as use_language
+
+log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "memos_csrf"
 CSRF_FIELD = "csrf_token"
@@ -163,6 +166,10 @@ def make_middleware(render_error: ErrorRenderer):
                 response = await render_error(request, e.status, e.reason)
             else:
                 raise
+        except Exception:
+            # A bug: logged with its traceback for the admin, a plain 500 page for the visitor.
+            log.exception("page %s %s failed", request.method, request.path)
+            response = await render_error(request, 500, "Something went wrong on the server; it has been logged.")
         _set_csrf_cookie(request, response)
         if not response.prepared:
             response.headers.update(SECURITY_HEADERS)

@@ -14,6 +14,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from memos_core import ApiError, Code, context_of, viewer_of
+from memos_core.services import access
 from memos_core.services import memos as memo_service
 from memos_core.services import shares as share_service
 
@@ -227,6 +228,8 @@ async def task(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     uid = _uid(request)
     memo = await memo_service.get_memo(ctx, viewer, uid)
+    if not access.may_write(viewer, memo["creator"].removeprefix("users/")):
+        raise ApiError(Code.PERMISSION_DENIED, "only the memo's creator may tick its tasks")
     content = toggle_task(memo["content"], int(request.match_info["index"]))
     await memo_service.update_memo(ctx, viewer, uid, {"content": content}, ["content"])
     return await _done(request, uid, await _form(request), f"/memos/{uid}")
