@@ -17,14 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from memos_core import ApiError, Code, Principal, context_of
+from memos_core import ApiError, Code, Principal, User, context_of
 from memos_core.auth.cookies import clear_cookie_headers
 from memos_core.services import auth as auth_service
 from memos_core.services import idp as idp_service
 from memos_core.services import instance
 from memos_core.services import users as users_service
 from memos_core.services import webhooks as webhooks_service
-from memos_core.store.users import User
 
 from .. import i18n, themes
 from ..i18n import N_, gettext
