@@ -94,7 +94,7 @@ async def _touch(store, user_id: int, token_id: str, now: int) -> None:
 
 def _epoch(value) -> int:
     """PAT times are stored as protojson timestamps (RFC 3339 strings)."""
-    from ..api.v1.jsonutil import parse_time
+    from ..wire import parse_time
 
     if not value:
         return 0

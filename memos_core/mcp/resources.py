@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import UID_RE
 from ..errors import ApiError, Code
 from ..services import memos as memo_service
+from ..wire import UID_RE
 from .protocol import INTERNAL_ERROR, RESOURCE_NOT_FOUND, RpcError
 from .tools import memo_out
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
-from ..api.v1.jsonutil import UID_RE, encode_page_token, parse_time
 from ..errors import ApiError
 from ..services import access, instance
 from ..services import attachments as attachment_service
@@ -31,6 +30,7 @@ from ..services import stats as stats_service
 from ..store import attachments as attachments_store
 from ..store import memos as memos_store
 from ..store import users as users_store
+from ..wire import UID_RE, encode_page_token, parse_time
 
 if TYPE_CHECKING:
     from ..auth import Principal

@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import images
-from ..api.v1.jsonutil import UID_RE, format_time, parse_name, required_mask
 from ..context import CONTEXT, Event
 from ..errors import ApiError, Code, already_exists, invalid, not_found
 from ..storage_local import check_filename
 from ..store import attachments as store
 from ..store import memos as memos_store
+from ..wire import UID_RE, format_time, parse_name, required_mask
 from . import access, storage_setting
 
 if TYPE_CHECKING:

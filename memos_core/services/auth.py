@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from ..api.v1.jsonutil import format_time, parse_time
 from ..auth import Principal, tokens
 from ..auth.passwords import burn_verification, verify_password
 from ..context import CONTEXT, Context
@@ -27,6 +26,7 @@ from ..store import settings as settings_store
 from ..store import signin_failures as failures_store
 from ..store import users as users_store
 from ..store.users import User
+from ..wire import format_time, parse_time
 from . import instance
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ from urllib.parse import parse_qsl
 import aiohttp
 
 from .. import netguard
-from ..api.v1.jsonutil import UID_RE, snake
 from ..auth.passwords import hash_password
 from ..context import Event
 from ..errors import ApiError, Code, already_exists, denied, invalid, not_found, unauthenticated
@@ -38,6 +37,7 @@ from ..store import idp as idp_store
 from ..store import users as users_store
 from ..store.idp import IdentityProvider, UserIdentity
 from ..store.users import NORMAL, ROLE_USER, User
+from ..wire import UID_RE, snake
 from . import instance
 
 if TYPE_CHECKING:
@@ -486,7 +486,7 @@ async def sign_in_user(ctx: Context, credentials: dict[str, Any]) -> User:
         if winner is None:
             raise _internal("failed to create user: a unique constraint failed") from None
         return winner
-    from ..api.v1.users import user_to_json
+    from .users import user_to_json
 
     await ctx.emit(Event("memos.user.created", user_to_json(user, user), actor=user))
     return user

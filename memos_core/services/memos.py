@@ -15,20 +15,12 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import (
-    UID_RE,
-    decode_page_token,
-    encode_page_token,
-    format_time,
-    parse_name,
-    required_mask,
-    time_field,
-)
 from ..context import Event
 from ..errors import already_exists, invalid, not_found
 from ..store import memos as store
 from ..store import tables
 from ..store import users as users_store
+from ..wire import UID_RE, decode_page_token, encode_page_token, format_time, parse_name, required_mask, time_field
 from . import access, instance
 from . import attachments as attachment_service
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import enum_value, required_mask
 from ..errors import ApiError, denied, invalid, not_found, unauthenticated
 from ..store import inbox as store
 from ..store import users as users_store
 from ..store.memos import Memo
 from ..store.users import User
+from ..wire import enum_value, required_mask
 from . import access
 from .memos import snippet
 from .users import get_user

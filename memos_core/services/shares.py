@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import format_time, time_field
 from ..errors import invalid, not_found
 from ..store import memos as memos_store
 from ..store import shares as store
+from ..wire import format_time, time_field
 from . import access
 from .memos import new_uid, one_memo_json
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import required_mask
 from ..errors import ApiError, Code, denied, invalid, not_found, unauthenticated
 from ..store import settings as settings_store
 from ..store import users as users_store
 from ..store.users import User
+from ..wire import required_mask
 
 if TYPE_CHECKING:
     from ..auth import Principal

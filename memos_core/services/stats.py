@@ -12,10 +12,10 @@ import datetime as dt
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..api.v1.jsonutil import format_time
 from ..errors import invalid
 from ..store import stats as store
 from ..store import tables
+from ..wire import format_time
 from . import access
 from .users import get_user
 

@@ -11,13 +11,13 @@ import re
 import time
 from typing import Any
 
-from ..api.v1.jsonutil import UID_RE, enum_value, required_mask, snake
 from ..auth.passwords import check_password, hash_password
 from ..context import Context, Event
 from ..errors import already_exists, denied, invalid, not_found, unauthenticated
 from ..store import settings as settings_store
 from ..store import users as users_store
 from ..store.users import ARCHIVED, NORMAL, ROLE_ADMIN, ROLE_USER, User
+from ..wire import UID_RE, enum_value, format_time, required_mask, snake
 from . import access, auth, instance
 
 ROLES = {2: ROLE_ADMIN, 3: ROLE_USER}
@@ -42,6 +42,38 @@ SETTING_KEYS = ("GENERAL", "WEBHOOKS")
 GENERAL_DEFAULT = {"locale": "en", "memoVisibility": "PRIVATE", "theme": ""}
 _GENERAL_PATHS = {"locale": "locale", "memo_visibility": "memoVisibility", "theme": "theme"}
 _FILTER_RE = re.compile(r"""^\s*username\s*==\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*$""")
+
+
+# -- serialising ------------------------------------------------------------------------------------
+def _role_name(user: User) -> str:
+    if user.is_admin:
+        return "ADMIN"
+    return "USER" if user.role == "USER" else "ROLE_UNSPECIFIED"
+
+
+def user_to_json(user: User, viewer: Any) -> dict[str, Any]:
+    """A user as the API shows it to ``viewer`` (a Principal, a User or ``None``).
+
+    ``email`` only for the user themself or an admin; a stored ``data:`` avatar becomes the URL of
+    the avatar route; ``password`` is always empty.
+    """
+    show_email = viewer is not None and (viewer.id == user.id or viewer.is_admin)
+    avatar = user.avatar_url or ""
+    if avatar.startswith("data:"):
+        avatar = f"/file/users/{user.username}/avatar"
+    return {
+        "name": user.name,
+        "role": _role_name(user),
+        "username": user.username,
+        "email": user.email if show_email else "",
+        "displayName": user.nickname,
+        "avatarUrl": avatar,
+        "description": user.description,
+        "password": "",
+        "state": user.row_status if user.row_status in ("NORMAL", "ARCHIVED") else "STATE_UNSPECIFIED",
+        "createTime": format_time(user.created_ts),
+        "updateTime": format_time(user.updated_ts),
+    }
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -177,8 +209,6 @@ async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, valida
                 raise already_exists(f"username {username!r} is already taken") from None
             raise
     actor = viewer.user if viewer is not None else user
-    from ..api.v1.users import user_to_json
-
     await ctx.emit(Event("memos.user.created", user_to_json(user, actor), actor=actor))
     return user
 
@@ -287,8 +317,6 @@ async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
     viewer = _require_viewer(viewer)
     user = await get_user(ctx, username)
     access.check_self_or_admin(viewer, user)
-    from ..api.v1.users import user_to_json
-
     snapshot = user_to_json(user, viewer)
     async with ctx.store.transaction():
         attachments = await users_store.delete_user_cascade(ctx.store, user.id)

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import netguard
-from ..api.v1.jsonutil import snake
 from ..errors import invalid, not_found
 from ..store import settings as settings_store
 from ..store import users as users_store
 from ..store.users import User
+from ..wire import snake
 from . import access
 
 if TYPE_CHECKING:

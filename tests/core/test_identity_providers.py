@@ -7,9 +7,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from memos_core.api.v1.jsonutil import UID_RE
 from memos_core.context import CONTEXT
 from memos_core.store import tables
+from memos_core.wire import UID_RE
 
 BASE = "/api/v1/identity-providers"
 OAUTH2 = {

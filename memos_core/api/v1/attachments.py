@@ -13,7 +13,8 @@ from ...context import context_of, viewer_of
 from ...errors import invalid
 from ...jsonbody import BodyTooLarge
 from ...services import attachments as service
-from .jsonutil import int_param, json_body, json_response, parse_name, query_param, update_mask
+from ...wire import parse_name
+from .jsonutil import int_param, json_body, json_response, query_param, update_mask
 
 routes = web.RouteTableDef()
 

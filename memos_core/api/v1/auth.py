@@ -13,8 +13,9 @@ from ...clientip import client_ip
 from ...context import context_of, viewer_of
 from ...errors import ApiError, Code, unauthenticated
 from ...services import auth as auth_service
-from .jsonutil import format_time, json_body, json_response
-from .users import user_to_json
+from ...services.users import user_to_json
+from ...wire import format_time
+from .jsonutil import json_body, json_response
 
 routes = web.RouteTableDef()
 

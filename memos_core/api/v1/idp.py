@@ -9,7 +9,8 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import idp as service
-from .jsonutil import json_body, json_response, query_param, required_mask, update_mask
+from ...wire import required_mask
+from .jsonutil import json_body, json_response, query_param, update_mask
 
 routes = web.RouteTableDef()
 

@@ -24,7 +24,7 @@ async def get_instance_profile(request: web.Request) -> web.Response:
     admin = await instance_service.latest_admin(ctx.store)
     admin_json = None
     if admin is not None:
-        from .users import user_to_json  # owned by the users module; imported late to avoid a cycle
+        from ...services.users import user_to_json
 
         admin_json = user_to_json(admin, viewer)
     return json_response(

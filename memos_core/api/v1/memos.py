@@ -11,7 +11,8 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import memos as service
-from .jsonutil import int_param, json_body, json_response, parse_name, query_param, update_mask
+from ...wire import parse_name
+from .jsonutil import int_param, json_body, json_response, query_param, update_mask
 
 routes = web.RouteTableDef()
 

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import notifications as service
-from .jsonutil import format_time, json_body, json_response, update_mask
-from .users import user_to_json
+from ...services.users import user_to_json
+from ...wire import format_time
+from .jsonutil import json_body, json_response, update_mask
 
 routes = web.RouteTableDef()
 

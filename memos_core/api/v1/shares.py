@@ -6,7 +6,8 @@ from aiohttp import web
 
 from ...context import context_of, viewer_of
 from ...services import shares as service
-from .jsonutil import json_body, json_response, parse_name
+from ...wire import parse_name
+from .jsonutil import json_body, json_response
 
 routes = web.RouteTableDef()
 

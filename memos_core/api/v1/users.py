@@ -1,6 +1,7 @@
-"""UserService: users, their settings and personal access tokens (SPEC §4.5, §4.6, §5.1-5.3, §5.7).
+"""UserService: users, their settings and personal access tokens, as upstream's UserService.
 
-:func:`user_to_json` is the one serialiser of a user; other resources import it.
+A user's JSON comes from :func:`memos_core.services.users.user_to_json`, the one serialiser every
+surface shares.
 """
 
 from __future__ import annotations
@@ -14,43 +15,14 @@ from ...errors import invalid
 from ...services import auth as auth_service
 from ...services import users as users_service
 from ...services import webhooks as webhooks_service
+from ...services.users import user_to_json
 from ...store.users import User
-from .jsonutil import bool_param, format_time, json_body, json_response, query_param, update_mask
+from ...wire import format_time
+from .jsonutil import bool_param, json_body, json_response, query_param, update_mask
 
 routes = web.RouteTableDef()
 
 _USER = "/users/{user:[^/:]+}"
-
-
-def _role_name(user: User) -> str:
-    if user.is_admin:
-        return "ADMIN"
-    return "USER" if user.role == "USER" else "ROLE_UNSPECIFIED"
-
-
-def user_to_json(user: User, viewer: Any) -> dict[str, Any]:
-    """A user as the API shows it to ``viewer`` (a Principal, a User or ``None``).
-
-    ``email`` only for the user themself or an admin; a stored ``data:`` avatar becomes the URL of
-    the avatar route; ``password`` is always empty.
-    """
-    show_email = viewer is not None and (viewer.id == user.id or viewer.is_admin)
-    avatar = user.avatar_url or ""
-    if avatar.startswith("data:"):
-        avatar = f"/file/users/{user.username}/avatar"
-    return {
-        "name": user.name,
-        "role": _role_name(user),
-        "username": user.username,
-        "email": user.email if show_email else "",
-        "displayName": user.nickname,
-        "avatarUrl": avatar,
-        "description": user.description,
-        "password": "",
-        "state": user.row_status if user.row_status in ("NORMAL", "ARCHIVED") else "STATE_UNSPECIFIED",
-        "createTime": format_time(user.created_ts),
-        "updateTime": format_time(user.updated_ts),
-    }
 
 
 # -- users ----------------------------------------------------------------------------------------
