@@ -124,5 +124,5 @@ def test_find_memos_by_tag_in_tree_mode(signed_in, web_server, account):
     page.get_by_role("link", name="Clear all").click()
     sidebar(page).get_by_role("link", name="#project").click()
     expect(cards(page)).to_have_count(2)
-    page.goto("/explore")
+    page.goto(f"/u/{account.username}")  # the profile counts the viewer's own private memos, as Home does
     expect(sidebar(page).get_by_role("button", name="Tree")).to_have_attribute("aria-pressed", "true")
