@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import dataclasses
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from fixtures import oauth_provider as oauth
 from memos_webhook import WEBHOOK
 
 from memos_core import Config
@@ -20,17 +20,6 @@ from memos_core.app import create_app
 from memos_core.copydb import CopyError, open_store, run
 from memos_core.store import tables
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-oauth = _fixture_module("oauth_provider")
 provider = oauth.provider  # the fake OAuth2 provider fixture
 REDIRECT = "https://memos.example.com/auth/callback"
 

@@ -5,29 +5,15 @@ runs), and the start-up log must say loudly that the key is public."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-import sys
 import warnings
-from pathlib import Path
 
 import jwt
 import pytest
+from fixtures import processes as procs
 
 from memos_core import Config
 from memos_core.app import create_app
-
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-procs = _fixture_module("processes")
 
 SIGNIN = "/api/v1/auth/signin"
 

@@ -1,26 +1,13 @@
 """The plugin manager seen from outside: packages installed next to memos-py, the ``memos``
 command and a served process (ARCHITECTURE §3)."""
 
-import importlib.util
 import json
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-procs = _fixture_module("processes")
-upstream = _fixture_module("upstream_db")
+from fixtures import processes as procs
+from fixtures import upstream_db as upstream
 
 HELLO = textwrap.dedent(
     '''

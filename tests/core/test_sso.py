@@ -1,10 +1,9 @@
 """SSO sign-in and linked identities over HTTP against a local fake OAuth2 provider (SPEC §10, §5.8)."""
 
 import asyncio
-import importlib.util
-import sys
 import uuid
-from pathlib import Path
+
+from fixtures import oauth_provider as oauth
 
 from memos_core.context import CONTEXT
 from memos_core.store import settings as settings_store
@@ -14,16 +13,6 @@ SIGNIN = "/api/v1/auth/signin"
 REDIRECT = "https://memos.example.com/auth/callback"
 
 
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-oauth = _fixture_module("oauth_provider")
 provider = oauth.provider  # the fake OAuth2 provider fixture
 make_idp = oauth.make_idp
 

@@ -1,16 +1,16 @@
 """The SQLite driver and the store's schema handling, seen through the app and the database file."""
 
 import asyncio
-import importlib.util
 import json
 import re
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from fixtures import processes as procs
+from fixtures import upstream_db as upstream
 
 from memos_core import CONTEXT, Config
 from memos_core.app import create_app
@@ -18,20 +18,7 @@ from memos_core.plugins import load_plugins
 from memos_core.store import SCHEMA_VERSION, SchemaError, Store
 from memos_core.store import settings as settings_store
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 pytestmark = pytest.mark.drivers("sqlite")  # the database file, pragmas and SQLite's own schema
-
-upstream = _fixture_module("upstream_db")
-procs = _fixture_module("processes")
 
 
 def schema_of(path: Path) -> dict[str, tuple]:

@@ -1,25 +1,13 @@
 """A database file as Memos v0.28 leaves it, served unchanged through the API."""
 
-import importlib.util
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
+from fixtures import upstream_db as upstream
 
 from memos_core import Config
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-upstream = _fixture_module("upstream_db")
 Memo = upstream.Memo
 ADMIN = {"Authorization": f"Bearer {upstream.ADMIN_PAT}"}
 ALICE = {"Authorization": f"Bearer {upstream.USER_PAT}"}

@@ -1,4 +1,4 @@
-"""Two `memos serve` processes on one database behave as one instance (ARCHITECTURE §5).
+"""Two `memos serve` processes on one database behave as one instance (nothing authoritative lives in one process).
 
 Runs on every driver under test (PostgreSQL and MariaDB when their servers are up; SQLite too, where
 several processes share one file). Nothing authoritative may live in one process's memory: users,
@@ -6,22 +6,10 @@ settings and tokens written through one process are honoured by the other at onc
 job runs once per slot however many processes are up.
 """
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-procs = _fixture_module("processes")
+from fixtures import processes as procs
 
 TICK_PLUGIN = """
 import os, time

@@ -20,7 +20,6 @@ pytest 9 and xdist 3.8: xdist renames the item's ``_nodeid``, which pytest 9 no 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import processes as procs
 
 CHROMIUM_DEFAULT = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
@@ -40,18 +40,6 @@ PASSWORD = "a-Good-passw0rd"
 CONTEXTS = pytest.StashKey[list[Any]]()
 PAGE_ERRORS = pytest.StashKey[list[str]]()
 FAILED = pytest.StashKey[bool]()
-
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-procs = _fixture_module("processes")
 
 
 def chromium_path() -> str | None:

@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import importlib.util
 import io
-import sys
-from pathlib import Path
 
+from fixtures import web_pages
 from PIL import Image
 
 from memos_core.context import CONTEXT
 from memos_core.store import tables
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # the fixture: a signed-out browser of memos_client, with an admin on the instance
 parse, api = web_pages.parse, web_pages.api
 

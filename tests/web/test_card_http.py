@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures import web_pages
+
+pages = web_pages.pages  # the fixture: a browser-like session over memos_client
+
 
 async def _memo(client, user, content: str, visibility: str = "PUBLIC") -> str:
     r = await client.post("/api/v1/memos", json={"content": content, "visibility": visibility}, headers=user.headers)
@@ -52,24 +56,6 @@ async def test_blurred_tag_hides_content_until_shown(memos_client, memos_users):
     html = await (await memos_client.get("/explore")).text()
     assert html.count('class="blur-toggle"') == 1
     assert "Hidden because of #spoiler/film" in html
-
-
-def _web_pages():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "fixtures" / "web_pages.py"
-    spec = importlib.util.spec_from_file_location("memos_test_fixture_web_pages", path)
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-pages = _web_pages().pages
 
 
 async def test_only_the_creator_ticks_tasks(pages, memos_client, memos_users):

@@ -5,23 +5,11 @@ views' own messages and error pages translated, and what a person typed escaped 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
+from fixtures import web_pages
 
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # the fixture: a signed-out browser of memos_client, with an admin on the instance
 parse, api = web_pages.parse, web_pages.api
 

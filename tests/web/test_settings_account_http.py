@@ -6,35 +6,22 @@ was typed (never a password) and writes nothing; a new access token is drawn onc
 from __future__ import annotations
 
 import html
-import importlib.util
 import io
 import re
 import struct
-import sys
 import zlib
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from fixtures import oauth_provider as oauth
+from fixtures import web_pages
 
 from memos_core.context import CONTEXT
 from memos_core.store import settings as settings_store
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # a signed-out browser of memos_client, with an admin on the instance
 parse, api = web_pages.parse, web_pages.api
-oauth = _fixture_module("oauth_provider")
 provider = oauth.provider
 
 PUBLIC_URL = "https://1.1.1.1/hook"  # an IP literal: public, and resolvable without DNS

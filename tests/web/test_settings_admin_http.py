@@ -9,32 +9,19 @@ sign-up switched off, double-click to edit, the reaction list."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import re
 import struct
-import sys
 import zlib
-from pathlib import Path
 
 import pytest
+from fixtures import web_pages
 
 from memos_core.context import CONTEXT
 from memos_core.services import instance as instance_service
 from memos_core.services import storage_setting
 from memos_core.store import idp as idp_store
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # a signed-out browser of memos_client, with an admin on the instance
 parse, api, cards = web_pages.parse, web_pages.api, web_pages.cards
 

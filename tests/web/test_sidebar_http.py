@@ -7,26 +7,13 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import html
-import importlib.util
 import re
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from fixtures import web_pages
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # the fixture: a signed-out browser of memos_client, with an admin on the instance
 parse, api, cards = web_pages.parse, web_pages.api, web_pages.cards
 

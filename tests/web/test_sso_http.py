@@ -3,27 +3,15 @@ against a local fake provider, and signs the browser in with the same refresh co
 
 import base64
 import hashlib
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from fixtures import oauth_provider as oauth
 
 from memos_core.context import CONTEXT
 from memos_core.store import settings as settings_store
 from memos_core.store import users as users_store
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-oauth = _fixture_module("oauth_provider")
 provider = oauth.provider  # the fake OAuth2 provider fixture
 make_idp = oauth.make_idp
 

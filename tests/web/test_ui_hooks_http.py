@@ -8,28 +8,15 @@ pages as a browser gets them, and their own ``web.*`` routes take the forms the 
 from __future__ import annotations
 
 import collections
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 from aiohttp import web
+from fixtures import web_pages
 from markupsafe import Markup
 
 from memos_core import hookimpl, viewer_of
 
-
-def _fixture_module(name: str):
-    path = Path(__file__).parents[1] / "fixtures" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"memos_test_fixture_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-web_pages = _fixture_module("web_pages")
 pages = web_pages.pages  # the fixture: a signed-out browser of memos_client, with an admin on the instance
 parse, api, cards = web_pages.parse, web_pages.api, web_pages.cards
 
