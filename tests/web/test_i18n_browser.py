@@ -52,6 +52,7 @@ def test_switch_to_chinese_and_back_in_preferences(new_context, ui, account, web
     expect(nav.get_by_role("link", name="Explore")).to_be_visible()
     expect(prefs.get_by_role("status")).to_have_text("Saved.")
     nav.get_by_role("link", name="Home").click()
+    page.get_by_label("Write a memo").fill("")  # the draft kept from the Chinese visit, if any
     page.get_by_label("Write a memo").click()
     page.keyboard.type("/")
     expect(page.get_by_role("listbox", name="Suggestions").get_by_role("option")).to_have_text(
