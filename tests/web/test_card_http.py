@@ -86,3 +86,33 @@ async def test_a_bug_in_a_page_is_a_500_in_the_apps_look(pages, memos_client, me
     text = await pages.get("/explore", status=500)
     assert 'class="error-page"' in text and "RuntimeError" not in text and "boom" not in text
     assert any("boom" in (r.exc_text or "") or "page GET /explore failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_shared_private_memo_shows_its_attachments_to_a_visitor(pages, memos_client, memos_users):
+    import base64
+    import re
+
+    alice = await memos_users("alice")
+    r = await memos_client.post(
+        "/api/v1/attachments",
+        json={"filename": "note.txt", "type": "text/plain", "content": base64.b64encode(b"secret bytes").decode()},
+        headers=alice.headers,
+    )
+    attachment = (await r.json())["name"]
+    r = await memos_client.post(
+        "/api/v1/memos",
+        json={"content": "private with a file", "visibility": "PRIVATE", "attachments": [{"name": attachment}]},
+        headers=alice.headers,
+    )
+    memo = (await r.json())["name"]
+    r = await memos_client.post(f"/api/v1/{memo}/shares", json={}, headers=alice.headers)
+    token = (await r.json())["name"].rsplit("/", 1)[-1]
+
+    memos_client.session.cookie_jar.clear()  # a visitor holding only the link
+    html = await pages.get(f"/memos/shares/{token}")
+    links = re.findall(r'href="(/file/attachments/[^"]+)"', html)
+    assert links and all(f"share_token={token}" in link for link in links)
+    r = await memos_client.get(links[0].replace("&amp;", "&"))
+    assert r.status == 200 and await r.read() == b"secret bytes"
+    r = await memos_client.get(links[0].split("?")[0])
+    assert r.status in (401, 403, 404)  # without the token the file stays private
