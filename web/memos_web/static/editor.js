@@ -655,19 +655,6 @@ document.addEventListener("input", (e) => {
   const form = editorOf(e.target);
   if (!form) return;
   const s = state.get(form);
-  if (e.isComposing || e.keyCode === 229) return; // an IME is composing: its keys are not ours
-  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-    e.preventDefault();
-    s.suggest.close();
-    form.requestSubmit();
-    return;
-  }
-  if (e.key === "Enter" && e.target.matches("[data-location-place]")) {
-    e.preventDefault(); // not a save: the place is typed, back to the text
-    form.querySelector("[data-location]").open = false;
-    form.querySelector("textarea[name=content]").focus();
-    return;
-  }
   if (e.target.matches("[data-link-query]")) {
     clearTimeout(s.searchTimer);
     s.searchTimer = setTimeout(() => searchMemos(form, e.target.value), 200);
