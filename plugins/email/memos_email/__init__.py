@@ -1,0 +1,1 @@
+"""memos-email: notification mail, test mail and password recovery (being built)."""

@@ -1,0 +1,1 @@
+"""memos-httpgetter: link metadata and the guarded fetcher (being built)."""
