@@ -11,7 +11,11 @@ from .errors import ApiError, Code, error_middleware, error_response
 from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .live import serve_events
+from .ratelimit import RateLimit
+from .services.instance import candidate_setting as candidate_instance_setting
+from .services.instance import get_setting as instance_setting
 from .services.memos import get_memo
+from .services.users import wants_email
 from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
 from .store import Driver, StatementCache, Store, tables
@@ -32,12 +36,14 @@ __all__ = [
     "Event",
     "PluginSchemaError",
     "Principal",
+    "RateLimit",
     "StatementCache",
     "StorageBackend",
     "Store",
     "StoredObject",
     "User",
     "__version__",
+    "candidate_instance_setting",
     "context_of",
     "ensure_plugin_schema",
     "error_middleware",
@@ -46,6 +52,7 @@ __all__ = [
     "get_memo",
     "get_user",
     "hookimpl",
+    "instance_setting",
     "jsonbody",
     "netguard",
     "no_db_connection",
@@ -53,4 +60,5 @@ __all__ = [
     "tables",
     "user_webhooks",
     "viewer_of",
+    "wants_email",
 ]

@@ -139,6 +139,25 @@ def memos_on_event(app: web.Application, event) -> Any:
 
 
 @hookspec
+def memos_password_reset_sender(app: web.Application) -> Any:
+    """Offer a way to deliver password-reset links to users (the email plugin sends mail). Fan-out.
+
+    Return ``None``, or a channel: an object with two coroutine methods,
+
+    * ``ready() -> bool``: whether it can deliver right now (for mail: the NOTIFICATION setting has
+      email enabled). The core offers "forgot password" only while some channel is ready, and uses
+      the first ready one in hook order.
+    * ``send(user, link, expires_at) -> None``: deliver, or durably queue, ``link`` (an absolute URL
+      on the instance URL that opens the reset form) to ``user`` (a :class:`memos_core.User`);
+      ``expires_at`` is the epoch second the link stops working. Raise to report a failure: the
+      caller's answer does not change (it never tells whether an account exists), the log says why.
+
+    The core owns the rest of the flow (single-use tokens stored hashed, expiry, rate limits, setting
+    the password, ending sessions), so a channel only delivers.
+    """
+
+
+@hookspec
 def memos_register_routes(app: web.Application) -> None:
     """Add routes or sub-applications to ``app`` before its router freezes. Fan-out."""
 

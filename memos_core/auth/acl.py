@@ -12,6 +12,9 @@ PUBLIC_METHODS: frozenset[str] = frozenset(
         # SignOut must work with only the refresh cookie (an expired access token is normal).
         "AuthService.SignOut",
         "AuthService.GetCurrentUser",  # answers 401 itself, clearing the refresh cookie
+        # memos-py's password recovery: whoever forgot their password is signed out by definition.
+        "AuthService.ForgotPassword",
+        "AuthService.ResetPassword",
         "InstanceService.GetInstanceProfile",
         "InstanceService.GetInstanceSetting",
         "UserService.CreateUser",

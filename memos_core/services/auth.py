@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+from .. import ratelimit
 from ..auth import Principal, tokens
 from ..auth.passwords import burn_verification, verify_password
 from ..context import CONTEXT, Context
@@ -158,7 +159,9 @@ class SignInThrottle:
     async def record_failure(self, store: Any, username: str | None, ip: str | None) -> None:
         now = self._now_ms()
         keys = [key for _, key in self._subjects(username, ip)]
-        await failures_store.record(store, keys, now, prune_before_ms=now - int(self.window * 1000))
+        # Prune only past the longest window any limit on this table uses (memos_core.ratelimit).
+        horizon = max(self.window, ratelimit.HORIZON)
+        await failures_store.record(store, keys, now, prune_before_ms=now - int(horizon * 1000))
 
     async def reset_username(self, store: Any, username: str | None) -> None:
         if username:

@@ -206,6 +206,23 @@ async def update_setting(store, viewer, key: str, body: dict[str, Any]) -> dict[
     return _present(kind, await get_setting(store, key))
 
 
+async def candidate_setting(store, key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The full server-side value ``key`` would have if ``value`` (the setting's API field, such as a
+    ``notificationSetting`` object) were saved now: validated as an update is, with stored secrets
+    kept where ``value`` leaves them empty. Nothing is written (an admin's "try these settings")."""
+    kind = _kind(key)
+    if kind.field is None or kind.validate is None:
+        raise invalid(f"the {key} instance setting cannot be tried")
+    if not isinstance(value, dict):
+        raise invalid(f"{kind.field} must be an object")
+    current = await get_setting(store, key)
+    stored = kind.validate(value, current)
+    _keep_secrets(stored, current, kind.secrets)
+    merged = copy.deepcopy(kind.defaults)
+    merged.update(stored)
+    return kind.complete(merged) if kind.complete else merged
+
+
 # -- validation helpers: API value -> stored protojson (camelCase, defaults omitted) ---------------
 def _pick(value: dict[str, Any], camel: str) -> Any:
     """A field given in camelCase or snake_case (the gateway accepts both)."""

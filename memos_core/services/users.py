@@ -39,6 +39,12 @@ AVATAR_TYPES = ("png", "jpeg", "jpg", "gif", "webp")
 _AVATAR_RE = re.compile(r"^data:image/([a-z]+);base64,(.*)$", re.DOTALL)
 MAX_BATCH = 100
 SETTING_KEYS = ("GENERAL", "WEBHOOKS")
+#: memos-py's own user setting (docs/api-extensions.md): served by Get/UpdateUserSetting but left out
+#: of ListUserSettings, whose answer upstream's clients decode strictly. Stored under a key of its own
+#: so upstream Memos, opening the database, never meets an unknown field in a row it decodes.
+NOTIFICATION_KEY = "NOTIFICATION"
+NOTIFICATION_STORE_KEY = "MEMOS_PY_NOTIFICATION"
+NOTIFICATION_DEFAULT = {"emailNotifications": True}
 GENERAL_DEFAULT = {"locale": "en", "memoVisibility": "PRIVATE", "theme": ""}
 _GENERAL_PATHS = {"locale": "locale", "memo_visibility": "memoVisibility", "theme": "theme"}
 _FILTER_RE = re.compile(r"""^\s*username\s*==\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*$""")
@@ -327,7 +333,7 @@ async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
 
 # -- settings ---------------------------------------------------------------------------------------
 def check_setting_key(key: str) -> str:
-    if key not in SETTING_KEYS:
+    if key not in SETTING_KEYS and key != NOTIFICATION_KEY:
         raise invalid(f"invalid user setting key: {key!r}")
     return key
 
@@ -341,7 +347,14 @@ async def _settings_owner(ctx: Context, viewer: Any, username: str) -> User:
     return user
 
 
+def _stored_key(key: str) -> str:
+    return NOTIFICATION_STORE_KEY if key == NOTIFICATION_KEY else key
+
+
 def _setting_value(key: str, stored: dict[str, Any] | None) -> dict[str, Any]:
+    if key == NOTIFICATION_KEY:
+        value = (stored or {}).get("emailNotifications")
+        return {"emailNotifications": value if isinstance(value, bool) else True}
     if key == "GENERAL":
         if stored is None:
             return dict(GENERAL_DEFAULT)
@@ -354,7 +367,13 @@ async def get_user_setting(ctx: Context, viewer: Any, username: str, key: str) -
     """``(owner, value)`` of the setting; GENERAL with defaults, WEBHOOKS as stored."""
     check_setting_key(key)
     user = await _settings_owner(ctx, viewer, username)
-    return user, _setting_value(key, await settings_store.get_user_setting(ctx.store, user.id, key))
+    return user, _setting_value(key, await settings_store.get_user_setting(ctx.store, user.id, _stored_key(key)))
+
+
+async def wants_email(store: Any, user_id: int) -> bool:
+    """Whether ``user_id`` still takes notification mail (their NOTIFICATION setting; on by default)."""
+    stored = await settings_store.get_user_setting(store, user_id, NOTIFICATION_STORE_KEY)
+    return _setting_value(NOTIFICATION_KEY, stored)["emailNotifications"]
 
 
 async def list_user_settings(ctx: Context, viewer: Any, username: str) -> tuple[User, list[tuple[str, dict]]]:
@@ -367,9 +386,12 @@ async def list_user_settings(ctx: Context, viewer: Any, username: str) -> tuple[
 async def update_user_setting(
     ctx: Context, viewer: Any, username: str, key: str, body: dict[str, Any], mask: list[str] | None
 ) -> tuple[User, dict[str, Any]]:
-    """Update GENERAL fields named by the mask (bare or ``general_setting.``-prefixed; others ignored)."""
+    """Update GENERAL fields named by the mask (bare or ``general_setting.``-prefixed; others ignored),
+    or memos-py's NOTIFICATION setting."""
     check_setting_key(key)
     user = await _settings_owner(ctx, viewer, username)
+    if key == NOTIFICATION_KEY:
+        return user, await _update_notification(ctx, user, body, mask)
     if key != "GENERAL":
         raise invalid(f"the {key} setting cannot be updated here")
     incoming = body.get("generalSetting", body.get("general_setting"))
@@ -393,3 +415,35 @@ async def update_user_setting(
         current.update(fields)
         await settings_store.set_user_setting(store, user.id, key, {k: v for k, v in current.items() if v})
     return user, current
+
+
+async def _update_notification(
+    ctx: Context, user: User, body: dict[str, Any], mask: list[str] | None
+) -> dict[str, Any]:
+    incoming = body.get("notificationSetting", body.get("notification_setting"))
+    if incoming is None:
+        incoming = {}
+    if not isinstance(incoming, dict):
+        raise invalid("notificationSetting must be an object")
+    if mask is None:
+        mask = [snake(k) for k in incoming]
+    if not mask:
+        raise invalid("update mask is required")
+    fields: dict[str, Any] = {}
+    for path in mask:
+        path = path.removeprefix("notification_setting.")
+        if path != "email_notifications":
+            raise invalid(f"invalid update mask path for the NOTIFICATION setting: {path!r}")
+        value = incoming.get("emailNotifications", incoming.get("email_notifications", True))
+        if not isinstance(value, bool):
+            raise invalid("notificationSetting.emailNotifications must be a boolean")
+        fields["emailNotifications"] = value
+    store = ctx.store
+    async with store.transaction():
+        stored = await settings_store.get_user_setting_for_update(store, user.id, NOTIFICATION_STORE_KEY)
+        current = _setting_value(NOTIFICATION_KEY, stored)
+        current.update(fields)
+        # Only the departure from the default is stored, as protojson leaves defaults out.
+        value = {} if current["emailNotifications"] else {"emailNotifications": False}
+        await settings_store.set_user_setting(store, user.id, NOTIFICATION_STORE_KEY, value)
+    return current

@@ -253,5 +253,20 @@ live_event = sa.Table(
     sa.Index("memos_py_idx_live_event_created", "created_ms"),
 )
 
+#: Password-reset links (:mod:`memos_core.services.password_reset`): only a SHA-256 digest of each token
+#: is kept, so a copy of the database opens no account. A link is used once (``used_ms``) and runs out at
+#: ``expires_ms``; emptying the table only voids the links not yet used.
+password_reset = sa.Table(
+    "memos_py_password_reset",
+    memos_py_metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_ms", sa.BigInteger, nullable=True),
+    sa.Index("memos_py_idx_password_reset_user", "user_id"),
+    sa.Index("memos_py_idx_password_reset_expires", "expires_ms"),
+)
+
 #: Created in this order at start-up, each with its indexes.
-MEMOS_PY_TABLES = (signin_failure, live_event)
+MEMOS_PY_TABLES = (signin_failure, live_event, password_reset)

@@ -83,6 +83,19 @@ async def get_users_by_usernames(store, usernames: Iterable[str]) -> dict[str, U
     return {r["username"]: User.from_row(r) for r in rows}
 
 
+async def get_users_by_identifier(store, identifier: str, *, limit: int = 5) -> list[User]:
+    """Users whose username is exactly ``identifier``, or whose email matches it ignoring case
+    (Memos does not keep emails unique, so several may), at most ``limit``, oldest first."""
+    q = select_users().where(
+        sa.or_(t.c.username == identifier, sa.func.lower(t.c.email) == identifier.lower())
+        if "@" in identifier
+        else t.c.username == identifier
+    )
+    rows = await store.fetch_all(q.order_by(t.c.id).limit(limit))
+    # The equality re-check keeps usernames case-sensitive on databases with case-insensitive collations.
+    return [u for u in map(User.from_row, rows) if u.username == identifier or "@" in identifier]
+
+
 async def list_users(store, *, username: str | None = None) -> list[User]:
     q = select_users().order_by(t.c.created_ts.desc(), t.c.row_status.desc(), t.c.id.desc())
     if username is not None:

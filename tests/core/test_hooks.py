@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +69,70 @@ async def select_storage(client, admin, storage_type: str) -> tuple[int, dict]:
     r = await client.patch("/api/v1/instance/settings/STORAGE", json=setting, headers=admin.headers)
     body = await r.json()
     return r.status, body.get("storageSetting", body)
+
+
+# -- memos_password_reset_sender -----------------------------------------------------------------------
+
+
+class ResetChannel:
+    """A password-reset channel that keeps what it was asked to deliver; ready once switched on."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.sent: list[tuple[str, str, int]] = []
+
+    async def ready(self) -> bool:
+        return self.on
+
+    async def send(self, user, link: str, expires_at: int) -> None:
+        self.sent.append((user.username, link, expires_at))
+
+    @hookimpl
+    def memos_password_reset_sender(self, app):
+        return self
+
+
+class UnreadyResetChannel(ResetChannel):
+    pass
+
+
+@with_plugins(ResetChannel, UnreadyResetChannel)
+async def test_memos_password_reset_sender_delivers_links_that_reset_the_password(
+    memos_client, memos_users, memos_extra_plugins
+):
+    channel, unready = memos_extra_plugins
+    ctx = memos_client.app[CONTEXT]
+    alice = await memos_users("alice", email="alice@example.com")
+    forgot = "/api/v1/auth/password:forgot"
+
+    async def ask(identifier: str) -> Any:
+        return await memos_client.post(forgot, json={"identifier": identifier})
+
+    # No ready channel (or no instance URL to build links on): not offered, said plainly.
+    r = await ask("alice")
+    assert r.status == 400 and (await r.json())["code"] == Code.FAILED_PRECONDITION.value
+    channel.on = True
+    r = await ask("alice")
+    assert r.status == 400 and "MEMOS_INSTANCE_URL" in (await r.json())["message"]
+    ctx.config = dataclasses.replace(ctx.config, instance_url="https://memos.example")
+
+    # The same answer whether or not an account matches; the first ready channel delivers.
+    assert await ok(await ask("nobody")) == {}
+    assert await ok(await ask("ALICE@example.com")) == {}
+    assert unready.sent == [] and len(channel.sent) == 1
+    username, link, expires_at = channel.sent[0]
+    assert username == "alice" and link.startswith("https://memos.example/auth/reset-password?token=")
+    assert 29 * 60 <= expires_at - time.time() <= 30 * 60
+    token = link.split("token=", 1)[1]
+
+    reset = "/api/v1/auth/password:reset"
+    assert await ok(await memos_client.post(reset, json={"token": token, "newPassword": "n3w-secret"})) == {}
+    signin = {"passwordCredentials": {"username": "alice", "password": "n3w-secret"}}
+    assert (await memos_client.post("/api/v1/auth/signin", json=signin)).status == 200
+    old = {"passwordCredentials": {"username": "alice", "password": alice.password}}
+    assert (await memos_client.post("/api/v1/auth/signin", json=old)).status == 400
+    r = await memos_client.post(reset, json={"token": token, "newPassword": "again"})  # single use
+    assert r.status == 400 and "invalid, used or expired" in (await r.json())["message"]
 
 
 # -- memos_register_routes ----------------------------------------------------------------------------

@@ -146,3 +146,50 @@ async def test_settings_are_owner_only(memos_client, memos_users, memos_unchange
                 assert r.status == 403, (method, url)
     r = await memos_client.get("/api/v1/users/ghost/settings/GENERAL", headers=bob.headers)
     assert r.status == 404
+
+
+# -- memos-py's NOTIFICATION setting -------------------------------------------------------------------------
+NOTIFICATION_URL = "/api/v1/users/alice/settings/NOTIFICATION"
+
+
+async def test_notification_setting_defaults_on_and_turns_mail_off(memos_client, memos_users):
+    alice = await memos_users("alice")
+    r = await memos_client.get(NOTIFICATION_URL, headers=alice.headers)
+    assert await r.json() == {
+        "name": "users/alice/settings/NOTIFICATION",
+        "notificationSetting": {"emailNotifications": True},
+    }
+    body = {"notificationSetting": {"emailNotifications": False}}
+    r = await memos_client.patch(NOTIFICATION_URL + "?updateMask=email_notifications", json=body, headers=alice.headers)
+    assert r.status == 200 and (await r.json())["notificationSetting"] == {"emailNotifications": False}
+    assert await stored(memos_client, alice.id, "MEMOS_PY_NOTIFICATION") == {"emailNotifications": False}
+    r = await memos_client.get(NOTIFICATION_URL, headers=alice.headers)
+    assert (await r.json())["notificationSetting"] == {"emailNotifications": False}
+    # Without a mask the body's fields are the mask; back on, nothing but the default is left.
+    r = await memos_client.patch(
+        NOTIFICATION_URL, json={"notificationSetting": {"emailNotifications": True}}, headers=alice.headers
+    )
+    assert (await r.json())["notificationSetting"] == {"emailNotifications": True}
+    assert await stored(memos_client, alice.id, "MEMOS_PY_NOTIFICATION") == {}
+    # ListUserSettings stays exactly upstream's two keys: strict clients decode it.
+    r = await memos_client.get("/api/v1/users/alice/settings", headers=alice.headers)
+    assert [s["name"].rsplit("/", 1)[1] for s in (await r.json())["settings"]] == ["GENERAL", "WEBHOOKS"]
+
+
+@pytest.mark.parametrize(
+    "query, body",
+    [
+        ("?updateMask=email_notifications", {"notificationSetting": {"emailNotifications": "no"}}),
+        ("?updateMask=locale", {"notificationSetting": {"emailNotifications": False}}),
+        ("", {"notificationSetting": []}),
+        ("", {}),
+    ],
+)
+async def test_notification_setting_refuses_bad_updates(memos_client, memos_users, query, body):
+    alice = await memos_users("alice")
+    bob = await memos_users("bob", role="ADMIN")
+    r = await memos_client.patch(NOTIFICATION_URL + query, json=body, headers=alice.headers)
+    assert r.status == 400
+    assert await stored(memos_client, alice.id, "MEMOS_PY_NOTIFICATION") is None
+    r = await memos_client.get(NOTIFICATION_URL, headers=bob.headers)  # owner only, admins included
+    assert r.status == 403

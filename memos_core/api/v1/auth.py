@@ -13,6 +13,7 @@ from ...clientip import client_ip
 from ...context import context_of, viewer_of
 from ...errors import ApiError, Code, unauthenticated
 from ...services import auth as auth_service
+from ...services import password_reset
 from ...services.users import user_to_json
 from ...wire import format_time
 from .jsonutil import json_body, json_response
@@ -71,3 +72,22 @@ async def get_current_user(request: web.Request) -> web.Response:
         err.headers.update(clear_cookie_headers(request))
         raise err
     return json_response({"user": user_to_json(viewer.user, viewer)})
+
+
+# -- password recovery (memos-py extensions; docs/api-extensions.md) ---------------------------------
+@routes.post("/auth/password:forgot", name="AuthService.ForgotPassword")
+async def forgot_password(request: web.Request) -> web.Response:
+    """``{"identifier": username or email}`` -> ``{}`` whether or not an account matched."""
+    body = await json_body(request)
+    identifier = body.get("identifier", body.get("username", body.get("email")))
+    await password_reset.request_reset(context_of(request), identifier, client_ip(request))
+    return json_response({})
+
+
+@routes.post("/auth/password:reset", name="AuthService.ResetPassword")
+async def reset_password(request: web.Request) -> web.Response:
+    """``{"token", "newPassword"}`` -> ``{}``; every sign-in session of the account ends."""
+    body = await json_body(request)
+    password = body.get("newPassword", body.get("new_password"))
+    await password_reset.reset_password(context_of(request), body.get("token"), password, client_ip(request))
+    return json_response({})

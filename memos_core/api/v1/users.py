@@ -87,6 +87,8 @@ def setting_to_json(user: User, key: str, value: dict[str, Any]) -> dict[str, An
     name = f"{user.name}/settings/{key}"
     if key == "GENERAL":
         return {"name": name, "generalSetting": value}
+    if key == users_service.NOTIFICATION_KEY:  # memos-py's own setting
+        return {"name": name, "notificationSetting": value}
     hooks = [webhooks_service.webhook_json(user, h) for h in webhooks_service.entries(value)]
     return {"name": name, "webhooksSetting": {"webhooks": hooks}}
 
