@@ -5,6 +5,7 @@ Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper mo
 
 from . import jsonbody, netguard
 from .auth import Principal
+from .auth.middleware import authenticate
 from .config import Config
 from .context import CONTEXT, Context, Event, context_of, viewer_of
 from .errors import ApiError, Code, error_middleware, error_response
@@ -43,6 +44,7 @@ __all__ = [
     "StoredObject",
     "User",
     "__version__",
+    "authenticate",
     "candidate_instance_setting",
     "context_of",
     "ensure_plugin_schema",

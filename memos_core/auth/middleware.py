@@ -7,8 +7,26 @@ from aiohttp.web_urldispatcher import MatchInfoError
 
 from ..context import context_of
 from ..errors import ApiError, unauthenticated
-from . import PRINCIPAL
+from . import PRINCIPAL, Principal
 from .acl import is_public
+
+
+async def authenticate(request: web.Request, *, required: bool = True) -> Principal | None:
+    """The caller of ``request`` as the API's middleware resolves it (``memos_authenticate``), also
+    kept where :func:`memos_core.viewer_of` finds it. For plugins' own routes, which the API's
+    middleware does not cover: with ``required`` an anonymous caller is 401, an invalid credential
+    always is (raised as :class:`memos_core.ApiError`)."""
+    existing = request.get(PRINCIPAL)
+    if existing is not None:
+        return existing
+    ctx = context_of(request)
+    principal = await ctx.first("memos_authenticate", app=ctx.app, request=request)
+    if principal is None:
+        if required:
+            raise unauthenticated("user not authenticated")
+        return None
+    request[PRINCIPAL] = principal
+    return principal
 
 
 @web.middleware
