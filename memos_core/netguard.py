@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -41,12 +42,35 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class GuardedResolver(AbstractResolver):
-    """aiohttp's threaded resolver, minus every non-public answer (unless ``allow_private``)."""
+def allowed_destination(address: str, port: int, allow: Collection[tuple[str, int]]) -> bool:
+    """Whether ``address:port`` is one of the explicitly allowed ``(address, port)`` pairs
+    (addresses compared in canonical form, so ``::ffff:7f00:1`` is not ``127.0.0.1``)."""
+    if not allow:
+        return False
+    try:
+        canonical = ipaddress.ip_address(address.split("%", 1)[0]).compressed
+    except ValueError:
+        return False
+    return (canonical, port) in allow
 
-    def __init__(self, allow_private: bool = False) -> None:
-        self._inner = aiohttp.ThreadedResolver()
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's threaded resolver, minus every non-public answer (unless ``allow_private``).
+
+    ``allow`` lists ``(address, port)`` pairs let through although not public (one service on a
+    closed network, a test server); ``inner`` replaces the system resolver (tests).
+    """
+
+    def __init__(
+        self,
+        allow_private: bool = False,
+        *,
+        allow: Collection[tuple[str, int]] = (),
+        inner: AbstractResolver | None = None,
+    ) -> None:
+        self._inner = inner or aiohttp.ThreadedResolver()
         self._allow_private = allow_private
+        self._allow = frozenset(allow)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -54,7 +78,11 @@ class GuardedResolver(AbstractResolver):
         answers = await self._inner.resolve(host, port, family)
         if self._allow_private:
             return answers
-        public = [answer for answer in answers if is_public_address(answer["host"])]
+        public = [
+            answer
+            for answer in answers
+            if is_public_address(answer["host"]) or allowed_destination(answer["host"], answer["port"], self._allow)
+        ]
         if not public:
             raise DestinationRefused(f"{host} does not resolve to a public address")
         return public
@@ -63,13 +91,14 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def check_url(url: str, allow_private: bool = False) -> None:
+def check_url(url: str, allow_private: bool = False, *, allow: Collection[tuple[str, int]] = ()) -> None:
     """Raise :class:`BadURL` unless ``url`` is ``http(s)`` with a host, :class:`DestinationRefused`
-    if its host is an IP literal that is not public. Host names are checked when they resolve."""
+    if its host is an IP literal that is not public (nor an ``allow``-ed ``(address, port)``).
+    Host names are checked when they resolve."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port
     except ValueError as e:
         raise BadURL(str(e)) from None
     if parts.scheme not in ("http", "https") or not host:
@@ -80,7 +109,9 @@ def check_url(url: str, allow_private: bool = False) -> None:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return
-    if not is_public_address(host):
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    if not is_public_address(host) and not allowed_destination(host, port, allow):
         raise DestinationRefused(f"{host} is not a public address")
 
 
