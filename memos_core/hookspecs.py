@@ -171,6 +171,32 @@ def memos_cleanup_ctx(app: web.Application) -> Any:
     """
 
 
+@hookspec(firstresult=True)
+def memos_http_fetcher(app: web.Application) -> Any:
+    """The server's one SSRF-guarded HTTP client for user-given URLs (link previews, proxied images).
+
+    Return the fetcher object, or ``None`` (the memos-httpgetter plugin provides one; a plugin that
+    needs it answers 503 UNAVAILABLE while none is installed or started). First-result. Every
+    destination must be a public address: IP literals are checked before each request and each
+    redirect hop, host names when they resolve, and the connection goes to the checked address (no
+    DNS rebinding window). Its methods (keyword arguments left out take the fetcher's own limits):
+
+    * ``async with fetcher.open(url, *, headers=None, timeout=None, max_redirects=None,
+      allow_private=False) as response``: GET ``url``, following redirects hop by hop;
+      ``response`` is the final ``aiohttp.ClientResponse`` (any status), its body read inside the
+      block within the time limit. ``allow_private=True`` lifts the address rule for a caller's
+      own admin switch (tests, closed networks).
+    * ``await fetcher.get(url, *, max_bytes=None, ...)``: the same, the body read up to ``max_bytes``
+      (an object with ``url`` (the final one), ``status``, ``headers``, ``body``, ``truncated``).
+    * ``await fetcher.check(url)``: raise unless ``url`` could be fetched (scheme, address rule;
+      the host is resolved).
+
+    Refusals raise :class:`memos_core.ApiError`: INVALID_ARGUMENT (not an ``http(s)`` URL),
+    PERMISSION_DENIED (not a public address), DEADLINE_EXCEEDED (time limit), UNAVAILABLE (host
+    unreachable, too many redirects).
+    """
+
+
 # -- the web UI's hooks ----------------------------------------------------------------------------
 # Called by the memos-web plugin (the browser pages), never by the core itself: the core imports no
 # plugin, and these specs live here only as the contract a third-party package writes against, so it

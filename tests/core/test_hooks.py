@@ -731,6 +731,54 @@ async def test_memos_register_runners_jobs_run_at_startup_and_on_cron(memos_clie
     assert async_jobs.runs == ["async-registered"]  # @startup: once
 
 
+# -- memos_http_fetcher ------------------------------------------------------------------------------------
+
+
+class RefusingFetcher:
+    """Stands in for the guarded fetcher (ahead of memos-httpgetter's): records each URL, refuses it."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    @hookimpl(tryfirst=True)
+    def memos_http_fetcher(self, app: web.Application) -> Any:
+        return self
+
+    def open(self, url: str, **options: Any) -> Any:
+        self.asked.append((url, options))
+        return self
+
+    async def __aenter__(self) -> Any:
+        raise ApiError(Code.PERMISSION_DENIED, "refused by the test fetcher")
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def image_proxy_on(monkeypatch) -> None:
+    monkeypatch.setenv("MEMOS_MARKDOWN_IMAGE_PROXY", "1")
+
+
+@with_plugins(RefusingFetcher)
+@pytest.mark.usefixtures("image_proxy_on")
+async def test_memos_http_fetcher_is_what_the_image_proxy_fetches_through(
+    memos_client, memos_users, memos_extra_plugins
+):
+    (fetcher,) = memos_extra_plugins
+    alice = await memos_users("alice")
+    await create_memo(memos_client, alice, "pic", "![x](https://img.example/a.png)")
+    feed = ET.fromstring(await (await memos_client.get("/explore/rss.xml")).read())
+    description = feed.find("channel/item/description").text
+    proxied = description.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    base = str(memos_client.make_url("")).rstrip("/")
+    r = await memos_client.get(proxied.removeprefix(base))
+    assert r.status == 403
+    assert (await r.json())["message"] == "refused by the test fetcher"
+    assert [url for url, _ in fetcher.asked] == ["https://img.example/a.png"]
+    assert fetcher.asked[0][1]["allow_private"] is False  # the proxy's own switch, passed along
+
+
 # -- the list of hooks ----------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,12 @@ mixed content). Only URLs the renderer signed are fetched: the signature is an H
 instance secret, which every instance sharing the database also holds, so the server is not an
 open proxy and any instance can serve any signed URL.
 
-Fetching is guarded against server-side request forgery: the destination must be a public address
-(checked for IP literals and for every DNS answer, and the connection goes to the checked address,
-so a rebinding DNS server cannot swap it afterwards), redirects are followed by hand with the same
-checks, and the answer must be a raster image within the size and time limits. SVG is refused: it
-can carry script.
+Fetching goes through the server's one SSRF-guarded fetcher, which the ``memos_http_fetcher`` hook
+provides (the memos-httpgetter plugin): the destination must be a public address (checked for IP
+literals and for every DNS answer, and the connection goes to the checked address, so a rebinding
+DNS server cannot swap it afterwards), redirects are followed hop by hop with the same checks, and
+the answer must be a raster image within the size and time limits. SVG is refused: it can carry
+script. Without such a fetcher the route answers 503 and says so.
 
 Settings (environment, read when the app is built):
 
@@ -32,12 +33,12 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
-from memos_core import CONTEXT, ApiError, Code, error_response, netguard, no_db_connection
+from memos_core import CONTEXT, ApiError, Code, error_response, no_db_connection
 
 log = logging.getLogger("memos_markdown.image_proxy")
 
@@ -106,21 +107,9 @@ class Proxy:
 
     settings: Settings
     signer: Signer | None = None
-    session: aiohttp.ClientSession | None = None
 
 
 IMAGE_PROXY = web.AppKey("memos_markdown.image_proxy", Proxy)
-
-
-# -- destination checks -------------------------------------------------------------------------
-def check_url(url: str, allow_private: bool) -> None:
-    """The core's URL check (:func:`memos_core.netguard.check_url`) in Memos error terms."""
-    try:
-        netguard.check_url(url, allow_private)
-    except netguard.BadURL as e:
-        raise ApiError(Code.INVALID_ARGUMENT, f"invalid image URL: {e}") from None
-    except netguard.DestinationRefused:
-        raise ApiError(Code.PERMISSION_DENIED, "the image host is not a public address") from None
 
 
 # -- the route ----------------------------------------------------------------------------------
@@ -141,86 +130,75 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
     signature = request.query.get("sig", "")
     if not url or not signature:
         raise ApiError(Code.INVALID_ARGUMENT, "url and sig are required")
-    if proxy.signer is None or proxy.session is None:
+    if proxy.signer is None:
         raise ApiError(Code.UNAVAILABLE, "the image proxy is starting")
     if not proxy.signer.verify(url, signature):
         raise ApiError(Code.PERMISSION_DENIED, "invalid image proxy signature")
+    fetcher = await request.config_dict[CONTEXT].first("memos_http_fetcher", app=request.app)
+    if fetcher is None:
+        raise ApiError(
+            Code.UNAVAILABLE, "the image proxy needs a guarded HTTP fetcher: install the memos-httpgetter plugin"
+        )
 
     settings = proxy.settings
-    upstream = await _fetch(proxy.session, url, settings)
-    try:
-        content_type = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if not content_type.startswith("image/") or content_type in _REFUSED_TYPES:
-            raise ApiError(Code.FAILED_PRECONDITION, f"the URL does not point to a raster image ({content_type})")
-        length = upstream.content_length
-        if length is not None and length > settings.max_bytes:
-            raise ApiError(Code.FAILED_PRECONDITION, f"the image is larger than {settings.max_bytes} bytes")
+    async with fetcher.open(
+        url,
+        headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
+        timeout=settings.timeout,
+        max_redirects=MAX_REDIRECTS,
+        allow_private=settings.allow_private,
+    ) as upstream:
+        return await _relay(request, upstream, url, settings)
 
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": content_type,
-                "Cache-Control": CACHE_CONTROL,
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": CSP,
-            }
-        )
-        for name in ("ETag", "Last-Modified"):
-            if name in upstream.headers:
-                response.headers[name] = upstream.headers[name]
-        if length is not None and "Content-Encoding" not in upstream.headers:
-            response.content_length = length  # else it is the compressed length; we send decoded bytes
-        await response.prepare(request)
-        sent = 0
-        try:
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                sent += len(chunk)
-                if sent > settings.max_bytes:
-                    # Headers are out: the only honest signal left is a cut connection.
-                    log.warning("image %s exceeded %d bytes; connection closed", url, settings.max_bytes)
-                    _cut(request)
-                    return response
-                await response.write(chunk)
-        except (aiohttp.ClientError, TimeoutError):
-            log.warning("image %s broke off while streaming", url)
-            _cut(request)
-            return response
-        await response.write_eof()
+
+async def _relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, url: str, settings: Settings
+) -> web.StreamResponse:
+    """Stream ``upstream`` to the client if it is a raster image within the limits."""
+    if upstream.status != 200:
+        raise ApiError(Code.UNAVAILABLE, f"the image host answered {upstream.status}")
+    content_type = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if not content_type.startswith("image/") or content_type in _REFUSED_TYPES:
+        raise ApiError(Code.FAILED_PRECONDITION, f"the URL does not point to a raster image ({content_type})")
+    length = upstream.content_length
+    if length is not None and length > settings.max_bytes:
+        raise ApiError(Code.FAILED_PRECONDITION, f"the image is larger than {settings.max_bytes} bytes")
+
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": content_type,
+            "Cache-Control": CACHE_CONTROL,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": CSP,
+        }
+    )
+    for name in ("ETag", "Last-Modified"):
+        if name in upstream.headers:
+            response.headers[name] = upstream.headers[name]
+    if length is not None and "Content-Encoding" not in upstream.headers:
+        response.content_length = length  # else it is the compressed length; we send decoded bytes
+    await response.prepare(request)
+    sent = 0
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK):
+            sent += len(chunk)
+            if sent > settings.max_bytes:
+                # Headers are out: the only honest signal left is a cut connection.
+                log.warning("image %s exceeded %d bytes; connection closed", url, settings.max_bytes)
+                _cut(request)
+                return response
+            await response.write(chunk)
+    except (aiohttp.ClientError, TimeoutError):
+        log.warning("image %s broke off while streaming", url)
+        _cut(request)
         return response
-    finally:
-        upstream.release()
+    await response.write_eof()
+    return response
 
 
 def _cut(request: web.Request) -> None:
     if request.transport is not None:
         request.transport.close()
-
-
-async def _fetch(session: aiohttp.ClientSession, url: str, settings: Settings) -> aiohttp.ClientResponse:
-    """GET ``url``, following at most :data:`MAX_REDIRECTS` redirects, each destination checked."""
-    for _ in range(MAX_REDIRECTS + 1):
-        check_url(url, settings.allow_private)
-        try:
-            upstream = await session.get(url, allow_redirects=False)
-        except aiohttp.ClientConnectorError as e:
-            if isinstance(e.os_error, netguard.DestinationRefused):
-                raise ApiError(Code.PERMISSION_DENIED, "the image host is not a public address") from None
-            raise ApiError(Code.UNAVAILABLE, f"cannot reach the image host: {e.os_error}") from None
-        except aiohttp.InvalidURL as e:
-            raise ApiError(Code.INVALID_ARGUMENT, f"invalid image URL: {e}") from None
-        except TimeoutError:
-            raise ApiError(Code.DEADLINE_EXCEEDED, "the image host did not answer in time") from None
-        except aiohttp.ClientError as e:
-            raise ApiError(Code.UNAVAILABLE, f"cannot fetch the image: {e}") from None
-        if upstream.status in (301, 302, 303, 307, 308) and "Location" in upstream.headers:
-            location = upstream.headers["Location"]
-            upstream.release()
-            url = urljoin(url, location)
-            continue
-        if upstream.status != 200:
-            upstream.release()
-            raise ApiError(Code.UNAVAILABLE, f"the image host answered {upstream.status}")
-        return upstream
-    raise ApiError(Code.UNAVAILABLE, f"more than {MAX_REDIRECTS} redirects")
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -243,20 +221,11 @@ def register_routes(app: web.Application) -> None:
 
 
 async def lifetime(app: web.Application) -> AsyncIterator[None]:
-    """Key the signer from the instance secret (read at start-up) and hold the HTTP client."""
+    """Key the signer from the instance secret (read at start-up). Fetching goes through the
+    ``memos_http_fetcher`` hook, asked per request: that plugin starts in its own time."""
     proxy = app[IMAGE_PROXY]
-    settings = proxy.settings
     proxy.signer = Signer.from_secret(app[CONTEXT].secret)
-    proxy.session = netguard.guarded_session(
-        allow_private=settings.allow_private,
-        timeout=settings.timeout,
-        headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
-    )
-    try:
-        yield
-    finally:
-        await proxy.session.close()
-        proxy.session = None
+    yield
 
 
 def signer_of(app: Any) -> Signer | None:
