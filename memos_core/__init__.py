@@ -3,7 +3,7 @@
 Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper modules' internals.
 """
 
-from . import jsonbody, netguard
+from . import jsonbody, metrics, netguard
 from .auth import Principal
 from .auth.middleware import authenticate
 from .config import Config
@@ -56,6 +56,7 @@ __all__ = [
     "hookimpl",
     "instance_setting",
     "jsonbody",
+    "metrics",
     "netguard",
     "no_db_connection",
     "serve_events",

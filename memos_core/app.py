@@ -19,6 +19,8 @@ from .handlers import needs_db_connection
 from .jsonbody import MAX_BODY_BYTES, NUL_MESSAGE
 from .live import LiveHub
 from .mcp import routes as mcp_routes
+from .observe import install as install_observability
+from .observe import middleware as observe_middleware
 from .plugins import Plugins, call_sync, load_plugins
 from .robots import routes as robots_routes
 from .rss import routes as rss_routes
@@ -57,7 +59,12 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx.live = LiveHub(store, config.live_poll_interval)
 
     app = web.Application(
-        middlewares=[routing_error_middleware, reject_nul_middleware, connection_middleware],
+        middlewares=[
+            observe_middleware(config),
+            routing_error_middleware,
+            reject_nul_middleware,
+            connection_middleware,
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     ctx.app = app
@@ -68,6 +75,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
         app.cleanup_ctx.append(cleanup)
 
     app.router.add_get("/healthz", healthz)
+    install_observability(app, config)  # GET /metrics and the X-Request-Id echo
     app.add_subapp("/api/v1", create_api_app())
     app.add_subapp("/file/attachments", create_file_app(ctx))
     app.router.add_routes(avatar_routes)

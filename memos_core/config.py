@@ -16,6 +16,26 @@ DRIVERS = ("sqlite", "mysql", "postgres")
 UNIX_PEER = "unix"
 
 
+def parse_log_format(value: str) -> str:
+    """``MEMOS_LOG_FORMAT``: ``text`` (the default) or ``json`` (one JSON object per line)."""
+    log_format = value.strip().lower() or "text"
+    if log_format not in ("text", "json"):
+        raise ValueError(f"MEMOS_LOG_FORMAT: expected text or json, not {value!r}")
+    return log_format
+
+
+def parse_metrics(value: str) -> str:
+    """``MEMOS_METRICS``: ``loopback`` (the default), ``off``, or ``token:<secret>`` (the bearer token
+    ``GET /metrics`` then requires; the secret is at least 16 characters, none of them space)."""
+    rule = value.strip() or "loopback"
+    if rule in ("loopback", "off"):
+        return rule
+    secret = rule.removeprefix("token:")
+    if rule.startswith("token:") and len(secret) >= 16 and not any(c.isspace() for c in secret):
+        return rule
+    raise ValueError("MEMOS_METRICS: expected loopback, off or token:<secret of at least 16 characters, no spaces>")
+
+
 def parse_trusted_proxies(value: str | Iterable[str]) -> tuple[str, ...]:
     """``MEMOS_TRUSTED_PROXIES`` (comma-separated, or already split) as canonical network strings.
 
@@ -55,6 +75,9 @@ class Config:
     allow_private_webhooks: bool = False
     plugins: tuple[str, ...] | None = None  # MEMOS_PLUGINS allowlist (None = every installed plugin)
     disable_plugins: tuple[str, ...] = ()  # MEMOS_DISABLE_PLUGINS blocklist
+    #: MEMOS_METRICS: who may read GET /metrics (see memos_core.observe); not in repr (it may hold a token)
+    metrics: str = dataclasses.field(default="loopback", repr=False)
+    log_format: str = "text"  # MEMOS_LOG_FORMAT: text or json (one JSON object per line)
     trace_plugins: bool = False  # MEMOS_TRACE_PLUGINS=1 logs every hook call
     live_poll_interval: float = 0.5  # MEMOS_LIVE_POLL_INTERVAL: seconds between looks for other instances' events
     live_heartbeat: float = 30.0  # seconds between SSE heartbeats, as upstream sends them
@@ -98,6 +121,8 @@ class Config:
             "driver": get("DRIVER", "sqlite") or "sqlite",
             "dsn": get("DSN"),
             "mode": mode,
+            "metrics": parse_metrics(get("METRICS")),
+            "log_format": parse_log_format(get("LOG_FORMAT")),
             "instance_url": get("INSTANCE_URL").rstrip("/"),
             "unix_sock": get("UNIX_SOCK"),
             "allow_private_webhooks": flag("ALLOW_PRIVATE_WEBHOOKS"),

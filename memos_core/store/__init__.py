@@ -15,11 +15,13 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
+from ..metrics import SQL_SECONDS
 from . import tables
 from .compiled import StatementCache
 from .driver import Driver
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "0.28.1"
 #: Oldest schema upstream itself could still upgrade (SPEC §12.3).
 OLDEST_UPGRADABLE = "0.22.0"
+
+#: Every statement's time goes to ``memos_sql_statement_duration_seconds`` (about a microsecond each).
+_observe_sql = SQL_SECONDS.observe
 
 _in_write_tx: contextvars.ContextVar[bool] = contextvars.ContextVar("memos_in_write_tx", default=False)
 
@@ -67,19 +72,35 @@ class Store:
     # -- statements --------------------------------------------------------------------------
     async def fetch_all(self, query: Any, values: dict | None = None) -> list[Any]:
         self.statements += 1
-        return await self.db.fetch_all(query, values)
+        start = perf_counter()
+        try:
+            return await self.db.fetch_all(query, values)
+        finally:
+            _observe_sql(perf_counter() - start)
 
     async def fetch_one(self, query: Any, values: dict | None = None) -> Any:
         self.statements += 1
-        return await self.db.fetch_one(query, values)
+        start = perf_counter()
+        try:
+            return await self.db.fetch_one(query, values)
+        finally:
+            _observe_sql(perf_counter() - start)
 
     async def fetch_val(self, query: Any, values: dict | None = None) -> Any:
         self.statements += 1
-        return await self.db.fetch_val(query, values)
+        start = perf_counter()
+        try:
+            return await self.db.fetch_val(query, values)
+        finally:
+            _observe_sql(perf_counter() - start)
 
     async def execute(self, query: Any, values: dict | None = None) -> Any:
         self.statements += 1
-        return await self.db.execute(query, values)
+        start = perf_counter()
+        try:
+            return await self.db.execute(query, values)
+        finally:
+            _observe_sql(perf_counter() - start)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
