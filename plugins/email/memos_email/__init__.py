@@ -39,6 +39,7 @@ from memos_core import (
     hookimpl,
     instance_setting,
     jsonbody,
+    metrics,
     viewer_of,
 )
 
@@ -73,6 +74,12 @@ EMAIL = web.AppKey("memos_email", EmailState)
 @hookimpl
 def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     state = app[EMAIL] = EmailState(Tunables.from_env())
+    metrics.gauge_at_scrape(
+        app,
+        "memos_email_outbox_pending",
+        "Mails waiting in the outbox, shared by every instance on the database (read at scrape time).",
+        lambda: _pending_mails(app),
+    )
 
     async def email_ctx(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]
@@ -88,6 +95,12 @@ def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], Async
             await worker.stop()
 
     return email_ctx
+
+
+async def _pending_mails(app: web.Application) -> int:
+    store = app[CONTEXT].store
+    async with store.connection():
+        return await outbox.pending_count(store)
 
 
 def _wake(app: web.Application | None) -> None:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from croniter import croniter
 
-from memos_core import ensure_plugin_schema
+from memos_core import ensure_plugin_schema, metrics
 
 log = logging.getLogger("memos_scheduler")
 
@@ -47,6 +47,13 @@ job_run = sa.Table(
     sa.Column("error", sa.Text, nullable=False, default=""),
     sa.Index("idx_memos_py_job_run_slot", "slot"),  # pruning deletes by slot across jobs
 )
+
+JOB_RUNS = metrics.counter(
+    "memos_job_runs_total",
+    "Background job runs in this process, by job and result (ok, failed, cancelled at shutdown).",
+    ["job", "result"],
+)
+JOB_SECONDS = metrics.histogram("memos_job_duration_seconds", "Time of background job runs, by job.", ["job"])
 
 JobFunction = Callable[[web.Application], Awaitable[Any]]
 
@@ -254,9 +261,20 @@ class Scheduler:
 
 
 async def _call(job: Job, app: web.Application) -> None:
-    result = job.fn(app)
-    if inspect.isawaitable(result):
-        await result
+    """Run ``job`` once, counted and timed in the metrics by its outcome."""
+    start = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = job.fn(app)
+        if inspect.isawaitable(result):
+            await result
+        outcome = "ok"
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    finally:
+        JOB_RUNS.labels(job.name, outcome).inc()
+        JOB_SECONDS.labels(job.name).observe(time.perf_counter() - start)
 
 
 async def prune(store: Any, before: int) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from memos_core import CONTEXT, get_user, hookimpl, user_webhooks
+from memos_core import CONTEXT, get_user, hookimpl, metrics, user_webhooks
 
 from . import payload
 from .dispatcher import Delivery, DeliveryFailed, Dispatcher, judge
@@ -59,6 +59,12 @@ WEBHOOK = web.AppKey("memos_webhook", WebhookHolder)
 @hookimpl
 def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     holder = app[WEBHOOK] = WebhookHolder()
+    metrics.gauge_at_scrape(
+        app,
+        "memos_webhook_queue_depth",
+        "Webhook deliveries waiting in this process's queue.",
+        lambda: holder.dispatcher.queue.qsize() if holder.dispatcher is not None else 0,
+    )
 
     async def webhook_ctx(app: web.Application) -> AsyncIterator[None]:
         dispatcher = Dispatcher(allow_private=app[CONTEXT].config.allow_private_webhooks)
