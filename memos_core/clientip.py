@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -36,9 +37,14 @@ def client_ip(request: web.Request) -> str:
     )
 
 
+#: Query parameters whose values are secrets (a password reset link's token): logged as ``***``.
+SECRET_QUERY = re.compile(r"(?<=[?&])(token=)[^&#]*")
+
+
 class AccessLogger(AbstractAccessLogger):
     """``memos serve``'s access log: aiohttp's default line, with the client address resolved as
-    above instead of the proxy's, so the log names the addresses the throttle counts."""
+    above instead of the proxy's, so the log names the addresses the throttle counts, and without
+    the secrets some links carry in their query (a reset link opened is not a token in the log)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         client = client_ip(request) if isinstance(request, web.Request) else request.remote
@@ -46,12 +52,12 @@ class AccessLogger(AbstractAccessLogger):
             '%s "%s %s HTTP/%d.%d" %d %s "%s" "%s" %.3fs',
             client or "-",
             request.method,
-            request.path_qs,
+            SECRET_QUERY.sub(r"\1***", request.path_qs),
             request.version.major,
             request.version.minor,
             response.status,
             response.body_length,
-            request.headers.get("Referer", "-"),
+            SECRET_QUERY.sub(r"\1***", request.headers.get("Referer", "-")),
             request.headers.get("User-Agent", "-"),
             time,
         )

@@ -10,7 +10,8 @@ One middleware applies them to every route this package owns (route names start 
   ``X-CSRF-Token``) that is an HMAC of the random ``memos_csrf`` cookie under the instance secret,
   and its ``Origin`` (else ``Referer``), when sent, must be this site. Cookies are ``SameSite=Lax``.
 * **Headers.** A strict Content-Security-Policy (no inline script, no eval), ``nosniff``, no
-  framing, and ``no-store`` on pages, which may show private memos.
+  framing, and ``no-store`` on pages, which may show private memos. A handler may set a stricter
+  value of one of them itself (the password reset page sends no ``Referer`` at all), which is kept.
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def make_middleware(render_error: ErrorRenderer):
             response = await render_error(request, 500, "Something went wrong on the server; it has been logged.")
         _set_csrf_cookie(request, response)
         if not response.prepared:
-            response.headers.update(SECURITY_HEADERS)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)  # a handler may have set a stricter one
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -9,6 +9,7 @@ from . import (  # settings_account before settings_admin: the account sections 
     live,
     memo,
     preferences,
+    recovery,
     settings_account,
     settings_admin,
     sidebar,
@@ -18,6 +19,7 @@ from . import (  # settings_account before settings_admin: the account sections 
 
 ROUTES = (
     auth.routes,
+    recovery.routes,
     sso.routes,
     live.routes,
     preferences.routes,

@@ -11,7 +11,7 @@ from memos_core.auth.cookies import clear_cookie_headers, cookie_headers, refres
 from memos_core.clientip import client_ip
 from memos_core.services import auth as auth_service
 from memos_core.services import idp as idp_service
-from memos_core.services import instance
+from memos_core.services import instance, password_reset
 from memos_core.services import users as users_service
 
 from .. import i18n
@@ -39,6 +39,9 @@ async def _auth_page(request: web.Request, template: str, **extra: Any) -> web.R
         "providers": providers,
         "error": "",
         "username": "",
+        "notice": request.query.get("notice", ""),
+        # "Forgot password?" only while a reset link could actually be sent.
+        "can_recover": template == "signin.html" and not needs_admin and await password_reset.available(ctx),
     }
     data.update(extra)
     return await render(request, template, data, status=400 if data["error"] else 200)

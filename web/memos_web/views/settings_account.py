@@ -308,6 +308,9 @@ async def preferences_section(request: web.Request) -> dict[str, Any]:
     languages = list(i18n.LANGUAGES.items())  # upstream's locale values, each named in itself
     if locale not in i18n.LANGUAGES:  # set by another client: kept, and shown, until changed
         languages.append((locale, locale))
+    _, notification = await users_service.get_user_setting(
+        context_of(request), viewer, viewer.user.username, users_service.NOTIFICATION_KEY
+    )
     return {
         "locale": locale,
         "languages": languages,
@@ -315,18 +318,24 @@ async def preferences_section(request: web.Request) -> dict[str, Any]:
         "themes": THEME_CHOICES,
         "memo_visibility": value.get("memoVisibility") or "PRIVATE",
         "visibilities": VISIBILITIES,
+        "email_notifications": notification["emailNotifications"],
+        "has_email": bool(viewer.user.email),
     }
 
 
 @routes.post("/web/setting/preferences", name="web.setting.preferences")
 async def update_preferences(request: web.Request) -> web.StreamResponse:
     """Language, theme and default memo visibility, in the GENERAL user setting (upstream's values;
-    the theme as the rail's switcher stores it). Only what changed is written, so a value another
-    client stored (a theme this UI draws as light, say) stays until it is changed here."""
+    the theme as the rail's switcher stores it), and whether mail comes about comments and mentions
+    (the NOTIFICATION setting). Only what changed is written, so a value another client stored (a
+    theme this UI draws as light, say) stays until it is changed here."""
     viewer = _viewer(request, "preferences")
     ctx = context_of(request)
     form = await request.post()
-    typed = {name: _text(form, name) for name in ("locale", "theme", "memo_visibility")}
+    typed: dict[str, Any] = {name: _text(form, name) for name in ("locale", "theme", "memo_visibility")}
+    # An unticked checkbox sends nothing: the hidden marker says the form had the checkbox at all.
+    wants_mail = "email_notifications" in form if "email_notifications_shown" in form else None
+    typed["email_notifications"] = wants_mail
     _, current = await users_service.get_user_setting(ctx, viewer, viewer.user.username, "GENERAL")
     current_locale = current.get("locale") or "en"
     if typed["locale"] not in i18n.LANGUAGES and typed["locale"] != current_locale:
@@ -346,6 +355,13 @@ async def update_preferences(request: web.Request) -> web.StreamResponse:
         body = {"generalSetting": {"memoVisibility" if k == "memo_visibility" else k: v for k, v in changes.items()}}
         try:
             await users_service.update_user_setting(ctx, viewer, viewer.user.username, "GENERAL", body, list(changes))
+        except ApiError as e:
+            return await form_error(request, "preferences", e, typed)
+    if wants_mail is not None:
+        body = {"notificationSetting": {"emailNotifications": wants_mail}}
+        key = users_service.NOTIFICATION_KEY
+        try:
+            await users_service.update_user_setting(ctx, viewer, viewer.user.username, key, body, None)
         except ApiError as e:
             return await form_error(request, "preferences", e, typed)
     response = saved("preferences")
