@@ -24,111 +24,15 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp.test_utils import TestClient, TestServer
+from _common import free_port, load, measure, seed, wait_ready
 
-from memos_core.app import create_app
 from memos_core.config import Config
-from memos_core.context import CONTEXT
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of process ``pid`` so far (``None`` where /proc is unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def measure(pid: int, url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, int, float | None]:
-    """Requests/s, errors and the server's CPU milliseconds per request for one closed-loop run."""
-    before = cpu_seconds(pid)
-    started = time.perf_counter()
-    rps, errors = asyncio.run(load(url, headers, seconds, concurrency))
-    elapsed = time.perf_counter() - started
-    after = cpu_seconds(pid)
-    requests = rps * elapsed
-    cpu_ms = (after - before) * 1000 / requests if before is not None and after is not None and requests else None
-    return rps, errors, cpu_ms
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def seed(config: Config, n: int) -> tuple[str, dict]:
-    """Create the data set through the API; return a PAT and the measured statements per request."""
-    app = create_app(config)
-    async with TestClient(TestServer(app)) as client:
-        r = await client.post("/api/v1/users", json={"username": "bench", "password": "bench-password"})
-        assert r.status == 200, await r.text()
-        r = await client.post(
-            "/api/v1/auth/signin", json={"passwordCredentials": {"username": "bench", "password": "bench-password"}}
-        )
-        token = (await r.json())["accessToken"]
-        h = {"Authorization": f"Bearer {token}"}
-        r = await client.post("/api/v1/users/bench/personalAccessTokens", json={"description": "bench"}, headers=h)
-        pat = (await r.json())["token"]
-        h = {"Authorization": f"Bearer {pat}"}
-
-        names: list[str] = []
-        t0 = time.perf_counter()
-        for i in range(n):
-            body = {
-                "content": f"Memo {i} about #topic{i % 20} and #area/{i % 7}. Some more text to make it realistic.",
-                "visibility": "PUBLIC" if i % 4 == 0 else "PRIVATE",
-            }
-            r = await client.post("/api/v1/memos", json=body, headers=h)
-            assert r.status == 200, await r.text()
-            names.append((await r.json())["name"])
-        for i, name in enumerate(names):
-            if i % 5 == 0:
-                r = await client.post(
-                    f"/api/v1/{name}/reactions",
-                    json={"reaction": {"contentId": name, "reactionType": "👍"}},
-                    headers=h,
-                )
-                assert r.status == 200, await r.text()
-            if i % 4 == 0 and i + 1 < len(names):
-                r = await client.patch(
-                    f"/api/v1/{name}/relations",
-                    json={"name": name, "relations": [{"relatedMemo": {"name": names[i + 1]}, "type": "REFERENCE"}]},
-                    headers=h,
-                )
-                assert r.status == 200, await r.text()
-            if i % 6 == 0:
-                r = await client.post(
-                    f"/api/v1/{name}/comments", json={"content": f"comment on {i}", "visibility": "PUBLIC"}, headers=h
-                )
-                assert r.status == 200, await r.text()
-        print(f"seeded {n} memos in {time.perf_counter() - t0:.1f}s", flush=True)
-
-        store = client.app[CONTEXT].store
-        stmts = {}
-
-        async def count(path: str, headers: dict | None = None) -> int:
-            before = store.statements
-            r = await client.get(path, headers=headers or {})
-            assert r.status == 200, await r.text()
-            await r.read()
-            return store.statements - before
-
-        for size in (10, 50, 200, 1000):
-            stmts[f"signed-in pageSize={size}"] = await count(f"/api/v1/memos?pageSize={size}", h)
-        stmts["anonymous pageSize=10"] = await count("/api/v1/memos?pageSize=10")
-        stmts["anonymous pageSize=200"] = await count("/api/v1/memos?pageSize=200")
-    return pat, stmts
-
 
 CEILING_SERVER = """
 import sys
@@ -140,44 +44,6 @@ app = web.Application()
 app.router.add_get("/api/v1/memos", page)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-async def wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            try:
-                async with s.get(url) as r:
-                    if r.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def load(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, int]:
-    """Closed-loop load: `concurrency` workers issue requests back to back for `seconds`."""
-    done = 0
-    errors = 0
-    stop = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as s:
-
-        async def worker():
-            nonlocal done, errors
-            while time.perf_counter() < stop:
-                async with s.get(url, headers=headers) as r:
-                    await r.read()
-                    if r.status == 200:
-                        done += 1
-                    else:
-                        errors += 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-    return done / elapsed, errors
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
+from _common import free_port, load, measure, seed, wait_ready
 from aiohttp.test_utils import TestClient, TestServer
-from bench_list_memos import free_port, load, measure, seed, wait_ready
 
 from memos_core.app import create_app
 from memos_core.config import Config
