@@ -6,9 +6,13 @@ import argparse
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config
+
+if TYPE_CHECKING:
+    from .workers import Worker
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -21,6 +25,7 @@ def _config(args: argparse.Namespace) -> Config:
         "mode": args.mode,
         "instance_url": args.instance_url.rstrip("/") if args.instance_url else None,
         "unix_sock": args.unix_sock,
+        "workers": getattr(args, "workers", None),
     }
     if args.demo:
         overrides["mode"] = "demo"
@@ -37,6 +42,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", default=None, help="demo mode (MEMOS_DEMO)")
     p.add_argument("--instance-url", help="public URL of this instance (MEMOS_INSTANCE_URL)")
     p.add_argument("--unix-sock", help="serve on a unix socket instead of TCP (MEMOS_UNIX_SOCK)")
+    p.add_argument(
+        "--workers", type=int, help="server processes sharing the listening socket (MEMOS_WORKERS, default 1)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             print(f"memos: {e}", file=sys.stderr)
             return 1
+        if config.workers > 1:
+            from .workers import supervise
+
+            return supervise(config)
         return _serve(config)
     parser.print_help()
     return 2
@@ -112,7 +124,8 @@ def _copy_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, worker: Worker | None = None) -> int:
+    """Run the server in this process; as one of ``--workers`` when ``worker`` hands it the sockets."""
     from aiohttp import web
 
     from .app import create_app
@@ -123,7 +136,10 @@ def _serve(config: Config) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(config)
-        if config.unix_sock:
+        if worker is not None:
+            worker.attach(app)
+            web.run_app(app, sock=worker.sockets, print=worker.ready, access_log_class=AccessLogger)
+        elif config.unix_sock:
             web.run_app(app, path=config.unix_sock, print=None, access_log_class=AccessLogger)
         else:
             host = config.addr or None

@@ -62,6 +62,13 @@ def parse_trusted_proxies(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parsed))
 
 
+def _whole_number(name: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a whole number") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     port: int = 5230
@@ -83,11 +90,14 @@ class Config:
     live_heartbeat: float = 30.0  # seconds between SSE heartbeats, as upstream sends them
     #: MEMOS_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed (see memos_core.clientip)
     trusted_proxies: tuple[str, ...] = ()
+    workers: int = 1  # MEMOS_WORKERS: server processes sharing the listening socket (see memos_core.workers)
     version: str = "0.28.0"
 
     def __post_init__(self) -> None:
         # Validated and canonical however the Config was made (environment, tests, dataclasses.replace).
         object.__setattr__(self, "trusted_proxies", parse_trusted_proxies(self.trusted_proxies))
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"--workers / MEMOS_WORKERS: expected at least 1 process, not {self.workers!r}")
 
     @property
     def demo(self) -> bool:
@@ -131,6 +141,7 @@ class Config:
             "trace_plugins": flag("TRACE_PLUGINS"),
             "live_poll_interval": float(get("LIVE_POLL_INTERVAL", "0.5") or 0.5),
             "trusted_proxies": parse_trusted_proxies(get("TRUSTED_PROXIES")),
+            "workers": _whole_number("MEMOS_WORKERS", get("WORKERS", "1") or "1"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):
