@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -129,11 +128,11 @@ def _serve(config: Config, worker: Worker | None = None) -> int:
     from aiohttp import web
 
     from .app import create_app
-    from .clientip import AccessLogger
+    from .observe import AccessLogger, configure_logging
     from .plugins import PluginError
     from .store import SchemaError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_format)  # text, or JSON lines with MEMOS_LOG_FORMAT=json
     try:
         app = create_app(config)
         if worker is not None:
