@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Iterable
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from .config import UNIX_PEER
 from .context import CONTEXT
@@ -35,32 +33,6 @@ def client_ip(request: web.Request) -> str:
         request.headers.get("X-Real-IP"),
         ctx.config.trusted_proxies if ctx is not None else (),
     )
-
-
-#: Query parameters whose values are secrets (a password reset link's token): logged as ``***``.
-SECRET_QUERY = re.compile(r"(?<=[?&])(token=)[^&#]*")
-
-
-class AccessLogger(AbstractAccessLogger):
-    """``memos serve``'s access log: aiohttp's default line, with the client address resolved as
-    above instead of the proxy's, so the log names the addresses the throttle counts, and without
-    the secrets some links carry in their query (a reset link opened is not a token in the log)."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        client = client_ip(request) if isinstance(request, web.Request) else request.remote
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %s "%s" "%s" %.3fs',
-            client or "-",
-            request.method,
-            SECRET_QUERY.sub(r"\1***", request.path_qs),
-            request.version.major,
-            request.version.minor,
-            response.status,
-            response.body_length,
-            SECRET_QUERY.sub(r"\1***", request.headers.get("Referer", "-")),
-            request.headers.get("User-Agent", "-"),
-            time,
-        )
 
 
 def resolve_client_ip(
