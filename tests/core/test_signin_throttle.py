@@ -8,6 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from memos_core import ratelimit
 from memos_core.app import create_app
 from memos_core.context import CONTEXT
 from memos_core.plugins import load_plugins
@@ -143,21 +144,24 @@ async def test_constant_statements_per_sign_in(memos_client):
 
 async def test_expired_failures_are_pruned_in_bounded_batches(memos_client, monkeypatch):
     store = memos_client.app[CONTEXT].store
+    # Rows live for the longest window any limit on the table uses (memos_core.ratelimit), so a
+    # failure outlives the throttle's own window until then.
+    kept = max(WINDOW, ratelimit.HORIZON)
     now = [5000.0]
     throttle = auth_service.SignInThrottle(clock=lambda: now[0])
     async with store.connection():
         for i in range(3):
             await throttle.record_failure(store, f"u{i}", "192.0.2.1")  # 6 rows at t=5000
-        now[0] += WINDOW - 1
+        now[0] += kept - 1
         await throttle.record_failure(store, "fresh", None)  # nothing has expired yet
         assert len(await rows(store)) == 7
-        now[0] += 1  # the first six are exactly one window old now: out of the window
+        now[0] += 1  # the first six are exactly that old now: prunable
         monkeypatch.setattr(failures_store, "PRUNE_BATCH", 4)
         await throttle.record_failure(store, "newer", None)
         assert len(await rows(store)) == 6 - 4 + 2
         await throttle.record_failure(store, "newest", None)
         left = await rows(store)
-        assert [ms for _, ms in left] == [(5000 + WINDOW - 1) * 1000] + [(5000 + WINDOW) * 1000] * 2
+        assert [ms for _, ms in left] == [(5000 + kept - 1) * 1000] + [(5000 + kept) * 1000] * 2
         assert {key for key, _ in left} == {failures_store.subject("user", u) for u in ("fresh", "newer", "newest")}
 
 
