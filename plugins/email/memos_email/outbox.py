@@ -12,9 +12,10 @@
 * **Retried, then given up.** Temporary failures set ``next_attempt_ms`` with exponential backoff;
   a mail still pending after the give-up time is ``failed`` with the last reason kept.
 
-Tables (schema version 1, created through ``memos_core.ensure_plugin_schema``):
-``memos_email_outbox`` and ``memos_email_cursor`` (the feeder's floor: inbox ids at or below it
-were produced while email was off and are never mailed).
+Tables (schema version 1, created through ``memos_core.ensure_plugin_schema``, named ``memos_py_*``
+like every table memos-py adds beside the Memos schema): ``memos_py_email_outbox`` and
+``memos_py_email_cursor`` (the feeder's floor: inbox ids at or below it were produced while email
+was off and are never mailed).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ metadata = sa.MetaData()
 _id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
 
 outbox = sa.Table(
-    "memos_email_outbox",
+    "memos_py_email_outbox",
     metadata,
     sa.Column("id", _id, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(32), nullable=False),  # comment, mention, password_reset
@@ -53,13 +54,13 @@ outbox = sa.Table(
     sa.Column("reply", sa.Text, nullable=True),  # the server's answer to the accepted mail
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("finished_ms", sa.BigInteger, nullable=True),
-    sa.Index("memos_email_idx_outbox_inbox", "inbox_id", unique=True),
-    sa.Index("memos_email_idx_outbox_due", "status", "next_attempt_ms"),
-    sa.Index("memos_email_idx_outbox_finished", "finished_ms"),
+    sa.Index("memos_py_email_idx_outbox_inbox", "inbox_id", unique=True),
+    sa.Index("memos_py_email_idx_outbox_due", "status", "next_attempt_ms"),
+    sa.Index("memos_py_email_idx_outbox_finished", "finished_ms"),
 )
 
 cursor = sa.Table(
-    "memos_email_cursor",
+    "memos_py_email_cursor",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
