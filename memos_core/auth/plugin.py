@@ -43,19 +43,19 @@ async def principal_for_token(ctx, token: str) -> Principal:
     if token.startswith(tokens.PAT_PREFIX):
         digest = tokens.hash_personal_access_token(token)
         now = int(time.time())
-        for user_id, value in await settings_store.find_user_settings_containing(store, PAT_SETTING, digest):
+        for user, raw in await users_store.users_with_setting_containing(store, PAT_SETTING, digest):
+            value = settings_store.loads(raw) or {}
             for entry in value.get("tokens", []):
-                if entry.get("tokenHash") != digest:
+                if not isinstance(entry, dict) or entry.get("tokenHash") != digest:
                     continue
                 expires = _epoch(entry.get("expiresAt"))
                 if expires and expires < now:
                     raise unauthenticated("personal access token expired")
-                user = await users_store.get_user(store, id=user_id)
-                if user is None or user.is_archived:
+                if user.is_archived:
                     raise unauthenticated("user not found")
                 token_id = entry.get("tokenId", "")
                 if auth_service.pat_needs_touch(entry, now):
-                    await _touch(store, user_id, token_id, now)
+                    await _touch(store, user.id, token_id, now)
                 return Principal(user=user, method="pat", token_id=token_id)
         raise unauthenticated("invalid personal access token")
     claims = tokens.verify(ctx.secret, token, kind="access")

@@ -47,6 +47,11 @@ async def find_user_settings_containing(store, key: str, needle: str) -> list[tu
     return [(r["user_id"], _loads(r["value"]) or {}) for r in await store.fetch_all(q)]
 
 
+def loads(raw: str | None) -> dict[str, Any] | None:
+    """A stored setting value: ``None`` when absent, ``{}`` when it is not a JSON object."""
+    return _loads(raw)
+
+
 def _loads(raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return None

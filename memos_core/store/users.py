@@ -67,6 +67,19 @@ async def get_user(store, *, id: int | None = None, username: str | None = None)
     return User.from_row(row) if row else None
 
 
+async def users_with_setting_containing(store, key: str, needle: str) -> list[tuple[User, str]]:
+    """``(user, raw JSON value)`` for each user whose ``key`` setting's text contains ``needle``: one
+    statement where a settings scan and a user lookup would be two (a PAT on every API request)."""
+    us = tables.user_setting
+    q = (
+        select_users()
+        .add_columns(us.c.value.label("setting_value"))
+        .select_from(t.join(us, us.c.user_id == t.c.id))
+        .where(us.c.key == key, us.c.value.contains(needle, autoescape=True))
+    )
+    return [(User.from_row(r), r["setting_value"]) for r in await store.fetch_all(q)]
+
+
 async def get_users_by_ids(store, ids: Iterable[int]) -> dict[int, User]:
     ids = sorted(set(ids))
     if not ids:
