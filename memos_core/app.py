@@ -13,6 +13,7 @@ from .api.v1.jsonutil import has_nul
 from .avatar import routes as avatar_routes
 from .config import Config
 from .context import CONTEXT, Context
+from .cors import add_cors_headers, preflight_middleware
 from .errors import Code, error_response, routing_error_middleware
 from .fileserver import create_file_app
 from .handlers import needs_db_connection
@@ -61,12 +62,14 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app = web.Application(
         middlewares=[
             observe_middleware(config),
+            preflight_middleware,  # CORS for every path under /api/v1/, plugins' routes included
             routing_error_middleware,
             reject_nul_middleware,
             connection_middleware,
         ],
         client_max_size=MAX_BODY_BYTES,
     )
+    app.on_response_prepare.append(add_cors_headers)
     ctx.app = app
     app[CONTEXT] = ctx
     app.cleanup_ctx.append(_store_ctx)

@@ -1,8 +1,11 @@
-"""CORS for the REST gateway group (``/api/v1/*``, SPEC §2.4 table): any origin, no credentials.
+"""CORS for the REST gateway group (every path under ``/api/v1/``): any origin, no credentials, as
+upstream's gateway answers.
 
-Headers are added in ``on_response_prepare``, so streamed responses (which send their headers
-before the handler returns) get them too; preflights are answered by a middleware before routing
-can turn an ``OPTIONS`` into 405. File, RSS and health routes get no CORS headers, as upstream.
+Installed on the main application and scoped by path, so routes plugins add under ``/api/v1/`` (link
+metadata, the test email) answer cross-origin callers exactly as the core's own do. Headers are
+added in ``on_response_prepare``, so streamed responses (which send their headers before the handler
+returns) get them too; preflights are answered by a middleware before routing can turn an
+``OPTIONS`` into 405. File, RSS and health routes get no CORS headers, as upstream.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 ALLOW_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE"
+PREFIX = "/api/v1/"
 
 
 def _is_preflight(request: web.Request) -> bool:
     return (
         request.method == hdrs.METH_OPTIONS
+        and request.path.startswith(PREFIX)
         and hdrs.ORIGIN in request.headers
         and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
     )
@@ -36,13 +41,7 @@ async def preflight_middleware(request: web.Request, handler):
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer to a cross-origin request, errors and streams included, may be read by any origin."""
-    if hdrs.ORIGIN not in request.headers:
+    if hdrs.ORIGIN not in request.headers or not request.path.startswith(PREFIX):
         return
     response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
     response.headers.add(hdrs.VARY, "Origin")
-
-
-def enable_cors(app: web.Application) -> None:
-    """Install on a sub-application before it is frozen; the preflight middleware must come first."""
-    app.middlewares.insert(0, preflight_middleware)
-    app.on_response_prepare.append(add_cors_headers)

@@ -50,3 +50,18 @@ async def test_options_without_preflight_headers_is_not_a_preflight(memos_client
     assert r.status == 405  # a known path, a method it does not serve
     assert (await r.json())["code"] == 12
     assert r.headers["Allow"] == "GET, HEAD, POST"
+
+
+async def test_plugin_routes_under_api_v1_get_the_same_cors(memos_client, memos_users):
+    """A plugin's own route under /api/v1/ (the email plugin's test message) answers cross-origin
+    callers as the core's routes do: preflight and the header on its answers, errors included."""
+    origin = {"Origin": "https://client.example"}
+    r = await memos_client.options(
+        "/api/v1/email:sendTest",
+        headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+    )
+    assert r.status == 204 and r.headers["Access-Control-Allow-Headers"] == "authorization"
+    r = await memos_client.post("/api/v1/email:sendTest", json={}, headers=origin)
+    assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == "*"
+    r = await memos_client.get("/healthz", headers=origin)
+    assert "Access-Control-Allow-Origin" not in r.headers

@@ -11,7 +11,6 @@ import importlib
 from aiohttp import web
 
 from ...auth.middleware import auth_middleware
-from ...cors import enable_cors
 from ...errors import error_middleware
 
 #: Resource modules, in routing order (more specific paths first where they overlap).
@@ -35,7 +34,6 @@ MODULES = (
 
 def create_api_app() -> web.Application:
     api = web.Application(middlewares=[error_middleware, auth_middleware])
-    enable_cors(api)
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         api.router.add_routes(module.routes)
