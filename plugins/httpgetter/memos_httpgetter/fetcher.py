@@ -85,6 +85,7 @@ class Fetcher:
     # -- checks -------------------------------------------------------------------------------------
     def check_literal(self, url: str, allow_private: bool = False) -> None:
         """Raise unless ``url`` is http(s) with a host whose IP literal (if it is one) is allowed."""
+        allow_private = allow_private or self.settings.allow_private
         try:
             netguard.check_url(url, allow_private, allow=self.settings.allow)
         except netguard.BadURL as e:

@@ -380,3 +380,19 @@ async def test_closing_the_fetcher_ends_its_sessions(pages_site):
     await fetcher.close()
     await asyncio.sleep(0)
     assert fetcher._sessions == {}
+
+
+async def test_allow_private_lets_ip_literals_through_too(pages_site):
+    """MEMOS_HTTPGETTER_ALLOW_PRIVATE (closed networks) covers loopback IP literals, not only names."""
+    fetcher = Fetcher(Settings(allow_private=True))
+    try:
+        fetcher.check_literal(pages_site.url("/og"))  # 127.0.0.1:<port>, no allow-list entry
+        fetched = await fetcher.get(pages_site.url("/og"))
+        assert fetched.status == 200
+    finally:
+        await fetcher.close()
+    guarded = Fetcher(Settings())
+    with pytest.raises(ApiError) as refused:
+        guarded.check_literal(pages_site.url("/og"))
+    assert refused.value.code is Code.PERMISSION_DENIED
+    await guarded.close()
