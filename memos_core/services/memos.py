@@ -190,22 +190,35 @@ class Embeds:
     parents: dict[int, str]
 
 
-async def load_embeds(ctx: Context, viewer: Principal | None, memos: list[store.Memo]) -> Embeds:
+async def load_embeds(
+    ctx: Context,
+    viewer: Principal | None,
+    memos: list[store.Memo],
+    *,
+    relation_contents: bool = True,
+    comments: bool = True,
+) -> Embeds:
+    """Reactions, relations and attachments of a page in one statement (:func:`store.embeds_for`),
+    and the parents of the comments among them in one more, unless the caller knows there are none
+    (``comments=False``: ListMemos never lists comments). ``relation_contents=False`` skips the
+    related memos' contents when no relation snippet is shown."""
     ids = [m.id for m in memos]
+    visible = lambda t: access.visible_clause(viewer, t)  # noqa: E731
+    found = await store.embeds_for(ctx.store, ids, [m.uid for m in memos], visible, contents=relation_contents)
     reactions: dict[str, list[store.Reaction]] = defaultdict(list)
-    for r in await store.reactions_for(ctx.store, [m.uid for m in memos]):
+    for r in found[0]:
         reactions[r.content_id.removeprefix("memos/")].append(r)
     relations: dict[int, list[store.Relation]] = defaultdict(list)
     wanted = set(ids)
-    for rel in await store.relations_for(ctx.store, ids, lambda t: access.visible_clause(viewer, t)):
+    for rel in found[1]:
         if rel.memo_id in wanted:
             relations[rel.memo_id].append(rel)
         if rel.related_memo_id in wanted and rel.related_memo_id != rel.memo_id:
             relations[rel.related_memo_id].append(rel)
     attachments: dict[int, list[Any]] = defaultdict(list)
-    for row in await attachment_service.rows_for_memos(ctx, ids):
+    for row in found[2]:
         attachments[row["memo_id"]].append(row)
-    parents = await store.parents_for(ctx.store, ids)
+    parents = await store.parents_for(ctx.store, ids) if comments else {}
     return Embeds(reactions, relations, attachments, parents)
 
 
@@ -281,9 +294,14 @@ async def memo_json(
 
 
 async def memos_json(
-    ctx: Context, viewer: Principal | None, memos: list[store.Memo], *, relation_snippets: bool = True
+    ctx: Context,
+    viewer: Principal | None,
+    memos: list[store.Memo],
+    *,
+    relation_snippets: bool = True,
+    comments: bool = True,
 ) -> list[dict[str, Any]]:
-    embeds = await load_embeds(ctx, viewer, memos)
+    embeds = await load_embeds(ctx, viewer, memos, relation_contents=relation_snippets, comments=comments)
     return [await memo_json(ctx, m, embeds, relation_snippets=relation_snippets) for m in memos]
 
 
@@ -381,7 +399,8 @@ async def list_memos(
         where.append(clause)
     rows = await store.list_memos(ctx.store, where, order, limit + 1, offset)
     token = next_token(rows, limit, offset)
-    return {"memos": await memos_json(ctx, viewer, rows, relation_snippets=False), "nextPageToken": token}
+    memos = await memos_json(ctx, viewer, rows, relation_snippets=False, comments=False)  # not_comment() above
+    return {"memos": memos, "nextPageToken": token}
 
 
 async def _set_references(ctx: Context, memo_id: int, memo_uid: str, uids: list[str]) -> None:

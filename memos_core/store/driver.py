@@ -101,3 +101,8 @@ class Driver:
     def json_text(self, column: Any, *path: str) -> Any:
         """SQL expression for the JSON value at ``path`` inside a JSON text column."""
         raise NotImplementedError
+
+    def json_object(self, *pairs: Any) -> Any:
+        """SQL expression for a JSON object as text from alternating keys and values (keys are SQL
+        string literals such as ``sa.literal_column("'id'")``): numbers stay numbers, NULL stays null."""
+        raise NotImplementedError

@@ -251,6 +251,118 @@ async def relations_for(store, memo_ids: Sequence[int], visible: Any) -> list[Re
     ]
 
 
+def _value(column: Any) -> Any:
+    """``column`` as a SELECT list reads it (a type's column expression applied: epoch seconds from a
+    MySQL TIMESTAMP), for places SQLAlchemy does not apply it itself, such as function arguments."""
+    wrap = getattr(column.type, "column_expression", None)
+    wrapped = wrap(column) if wrap is not None else None
+    return column if wrapped is None else wrapped
+
+
+def _json(store, **columns: Any) -> Any:
+    pairs: list[Any] = []
+    for key, column in columns.items():
+        pairs += [sa.literal_column(f"'{key}'"), _value(column)]
+    return store.driver.json_object(*pairs)
+
+
+def _branch(kind: str, s1: Any, s2: Any, s3: Any, data: Any) -> list[Any]:
+    return [
+        sa.literal_column(f"'{kind}'").label("kind"),
+        s1.label("s1"),
+        s2.label("s2"),
+        s3.label("s3"),
+        data.label("data"),
+    ]
+
+
+async def embeds_for(
+    store, memo_ids: Sequence[int], memo_uids: Sequence[str], visible: Any, *, contents: bool
+) -> tuple[list[Reaction], list[Relation], list[dict[str, Any]]]:
+    """What a page of memos embeds, in one statement: the reactions on them (:func:`reactions_for`),
+    the relations touching them whose both ends pass ``visible(alias)`` (:func:`relations_for`) and
+    the attachments linked to them (the attachment store's ``for_memos``), each in the order those
+    functions give, and each row exactly as they return it.
+
+    A ``UNION ALL`` of the three, each row carried as a JSON object (the driver's ``json_object``)
+    with generic sort keys, so one round trip serves a page whatever its size. ``contents=False``
+    leaves the related memos' contents out (list pages show no relation snippets).
+    """
+    if not memo_ids:
+        return [], [], []
+    ids = list(memo_ids)
+    zero, blank = sa.literal_column("0"), sa.literal_column("''")
+    reactions = (
+        sa.select(
+            *_branch(
+                "r",
+                rx.c.id,
+                zero,
+                blank,
+                _json(
+                    store,
+                    id=rx.c.id,
+                    creator_id=rx.c.creator_id,
+                    creator=u.c.username,
+                    content_id=rx.c.content_id,
+                    reaction_type=rx.c.reaction_type,
+                    created_ts=rx.c.created_ts,
+                ),
+            )
+        )
+        .select_from(rx.join(u, u.c.id == rx.c.creator_id))
+        .where(rx.c.content_id.in_([f"memos/{uid}" for uid in memo_uids]))
+    )
+    src, dst = m.alias("src"), m.alias("dst")
+    relation_data = {
+        "memo_id": rel.c.memo_id,
+        "related_memo_id": rel.c.related_memo_id,
+        "type": rel.c.type,
+        "src_uid": src.c.uid,
+        "dst_uid": dst.c.uid,
+    }
+    if contents:
+        relation_data.update(src_content=src.c.content, dst_content=dst.c.content)
+    relations = (
+        sa.select(*_branch("l", -rel.c.memo_id, -rel.c.related_memo_id, rel.c.type, _json(store, **relation_data)))
+        .select_from(rel.join(src, src.c.id == rel.c.memo_id).join(dst, dst.c.id == rel.c.related_memo_id))
+        .where(sa.or_(rel.c.memo_id.in_(ids), rel.c.related_memo_id.in_(ids)), visible(src), visible(dst))
+    )
+    linked = m.alias("linked")
+    attachment_data = {c.name: c for c in att.c if c.name != "blob"}
+    attachment_data["memo_uid"] = linked.c.uid
+    attachments = (
+        sa.select(*_branch("a", -_value(att.c.updated_ts), -att.c.id, blank, _json(store, **attachment_data)))
+        .select_from(att.outerjoin(linked, linked.c.id == att.c.memo_id))
+        .where(att.c.memo_id.in_(ids))
+    )
+    union = sa.union_all(reactions, relations, attachments).subquery()
+    q = sa.select(union.c.kind, union.c.data).order_by(union.c.kind, union.c.s1, union.c.s2, union.c.s3)
+    out_reactions: list[Reaction] = []
+    out_relations: list[Relation] = []
+    out_attachments: list[dict[str, Any]] = []
+    for row in await store.fetch_all(q):
+        data = json.loads(row["data"])
+        kind = row["kind"]
+        if kind == "r":
+            out_reactions.append(Reaction.from_row(data))
+        elif kind == "l":
+            out_relations.append(
+                Relation(
+                    memo_id=data["memo_id"],
+                    memo_uid=data["src_uid"],
+                    memo_content=data.get("src_content") or "",
+                    related_memo_id=data["related_memo_id"],
+                    related_uid=data["dst_uid"],
+                    related_content=data.get("dst_content") or "",
+                    type=data["type"],
+                )
+            )
+        else:
+            out_attachments.append(data)
+    return out_reactions, out_relations, out_attachments
+
+
 async def parents_for(store, memo_ids: Sequence[int]) -> dict[int, str]:
     """Comment id -> parent uid, whatever the parent's visibility (``Memo.parent``)."""
     if not memo_ids:

@@ -408,7 +408,7 @@ async def test_list_statement_count_is_constant(memos_client, memos_users):
         assert all(m["reactions"] and m["relations"] and m["attachments"] for m in body["memos"])
         return ctx.store.statements - before
 
-    assert await statements(5) == await statements(50)
+    assert await statements(5) == await statements(50) <= 4  # principal, page, embeds (one UNION ALL)
     first = (await (await memos_client.get("/api/v1/memos?pageSize=1", headers=bob.headers)).json())["memos"][0]
     assert first["attachments"][0]["name"] == "attachments/a59"
     assert first["attachments"][0]["memo"] == "memos/n59"

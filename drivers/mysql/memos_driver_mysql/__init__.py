@@ -141,3 +141,6 @@ class MySQLDriver(Driver):
 
     def json_text(self, column: Any, *path: str) -> Any:
         return sa.func.JSON_UNQUOTE(sa.func.JSON_EXTRACT(column, "$." + ".".join(path)))
+
+    def json_object(self, *pairs: Any) -> Any:
+        return sa.cast(sa.func.JSON_OBJECT(*pairs), sa.Text)

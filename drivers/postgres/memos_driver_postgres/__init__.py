@@ -144,6 +144,9 @@ class PostgresDriver(Driver):
         """The value at ``path`` as text (JSON ``true`` reads ``'true'``); TEXT and JSONB columns alike."""
         return sa.func.jsonb_extract_path_text(sa.cast(column, postgresql.JSONB), *path)
 
+    def json_object(self, *pairs: Any) -> Any:
+        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
+
     # -- test databases ----------------------------------------------------------------------------
     #: The template database test databases are copied from (CREATE DATABASE … TEMPLATE), once known.
     _template: str | None = None

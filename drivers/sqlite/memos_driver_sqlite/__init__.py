@@ -69,3 +69,6 @@ class SQLiteDriver(Driver):
 
     def json_text(self, column: Any, *path: str) -> Any:
         return sa.func.json_extract(column, "$." + ".".join(path))
+
+    def json_object(self, *pairs: Any) -> Any:
+        return sa.func.json_object(*pairs)
