@@ -1,16 +1,20 @@
-"""``memos serve --workers N``: N server processes on one listening socket, under one parent.
+"""``memos serve --workers N``: N server processes on one listening address, under one parent.
 
 The parent does the once-only work, then supervises:
 
 * it loads the plugins and migrates the schema before any worker starts, so a bad configuration or
   an unreachable database fails once, up front, and the workers only find the schema current (plugin
   tables are created by the workers' start-up, which serialises it on the database's schema lock);
-* it binds the listening socket(s) itself and hands the same socket to every worker. We chose this
-  over ``SO_REUSEPORT`` (one socket per worker, balanced by the kernel) because it is the robust
-  one: the address is bound once, so "address already in use" is reported before any worker starts
-  and a second instance cannot silently share the port; a connection waiting in the queue is never
-  lost when a worker dies (the parent still holds the socket and the replacement takes it up); and
-  the unix-socket mode works the same way, where ``SO_REUSEPORT`` does not apply;
+* it binds the listening sockets itself, before any worker starts, so "address already in use" and
+  the like stop the start-up at once, and it keeps holding them. On TCP each worker slot has its own
+  socket on the address (``SO_REUSEPORT``), and the kernel spreads new connections over them. One
+  socket shared by all workers looked simpler but does not balance: asyncio accepts every pending
+  connection on each wake-up, so a burst of keep-alive connections (a proxy's pool, a load
+  generator) all landed on one worker while the other idled (measured with wrk: one of two workers
+  did all the work). A plain bind before the shared ones keeps a second server from joining the
+  port the same way. Because the parent holds each slot's socket, connections queued on it when its
+  worker dies are not lost: the replacement takes them up. A unix socket cannot be shared that way,
+  so there every worker serves the one socket the parent bound;
 * it starts each worker as a fresh interpreter (``python -m memos_core.workers``) rather than a fork,
   so no event loop, database connection or driver thread is ever inherited half-way: a worker
   starts exactly like a single ``memos serve``. The price is the memory of one process per worker.
@@ -80,10 +84,22 @@ def supervise(config: Config) -> int:
     from .store import SchemaError
 
     configure_logging(config.log_format)  # as each worker's ``memos serve`` configures it
+    sockets: list[list[socket.socket]] = []
     try:
         asyncio.run(_migrate_once(config))
-        sockets = bind_sockets(config)
+        if config.unix_sock:
+            sockets = [bind_sockets(config)] * config.workers
+        else:
+            # A plain bind first: it fails on a port anything else listens on, even another server's
+            # SO_REUSEPORT sockets, which the workers' own sockets would otherwise silently join.
+            for probe in bind_sockets(config):
+                probe.close()
+            for _ in range(config.workers):
+                sockets.append(bind_sockets(config, reuse_port=True))
     except (PluginError, SchemaError, ValueError, OSError) as e:
+        for slot_sockets in sockets:
+            for s in slot_sockets:
+                s.close()
         print(f"memos: {e}", file=sys.stderr)
         return 1
     if not config.unix_sock:
@@ -92,8 +108,9 @@ def supervise(config: Config) -> int:
     try:
         return _Supervisor(config, sockets).run()
     finally:
-        for s in sockets:
-            s.close()
+        for slot_sockets in sockets:
+            for s in slot_sockets:
+                s.close()
         if config.unix_sock:
             with contextlib.suppress(OSError):
                 os.unlink(config.unix_sock)
@@ -112,9 +129,11 @@ async def _migrate_once(config: Config) -> None:
         await store.disconnect()
 
 
-def bind_sockets(config: Config) -> list[socket.socket]:
+def bind_sockets(config: Config, *, reuse_port: bool = False) -> list[socket.socket]:
     """Bind and listen where ``memos serve`` would: the unix socket, or every address of ``--addr``
-    (all interfaces, IPv4 and IPv6, when it is empty), as aiohttp's own sites bind them."""
+    (all interfaces, IPv4 and IPv6, when it is empty), as aiohttp's own sites bind them.
+
+    ``reuse_port`` lets several such sets share the TCP address, one per worker."""
     if config.unix_sock:
         path = config.unix_sock
         with contextlib.suppress(FileNotFoundError):
@@ -144,6 +163,8 @@ def bind_sockets(config: Config) -> list[socket.socket]:
                 continue  # an address family this host does not support (IPv6 disabled)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
@@ -175,9 +196,9 @@ class _Slot:
 
 
 class _Supervisor:
-    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+    def __init__(self, config: Config, sockets: list[list[socket.socket]]) -> None:
         self.config = config
-        self.sockets = sockets
+        self.sockets = sockets  # each slot's listening sockets (the same ones for every slot on a unix socket)
         self.slots = [_Slot(i + 1) for i in range(config.workers)]
         self.signals = 0
         self.exit_code = 0
@@ -232,7 +253,7 @@ class _Supervisor:
 
     def _spawn(self, slot: _Slot) -> None:
         ready_r, ready_w = os.pipe()
-        fds = [s.fileno() for s in self.sockets]
+        fds = [s.fileno() for s in self.sockets[slot.index - 1]]
         state = {
             "config": dataclasses.asdict(self.config),
             "fds": fds,
