@@ -40,6 +40,10 @@ async def slow(request):
     await asyncio.sleep(float(request.query["seconds"]))
     return web.Response(text="slow done")
 
+async def block(request):
+    time.sleep(float(request.query["seconds"]))  # holds the worker's event loop: it accepts nothing meanwhile
+    return web.Response(text="unblocked")
+
 @hookimpl
 def memos_register_runners(register):
     register("test.tick", "* * * * * *", tick)
@@ -47,6 +51,7 @@ def memos_register_runners(register):
 @hookimpl
 def memos_register_routes(app):
     app.router.add_get("/test/slow", slow)
+    app.router.add_get("/test/block", block)
 """
 
 FAILING_PLUGIN = """
@@ -139,6 +144,31 @@ def test_two_workers_serve_one_socket_and_one_database(tmp_path, memos_config):
             if len(seen) == 2:
                 break
         assert seen == workers
+
+        # Long-lived connections opened in one burst (a proxy's pool, a load generator) are spread
+        # over both workers: here they queue while both workers are busy, and the first worker to
+        # look again must not take them all.
+        port = int(served.base.rsplit(":", 1)[1])
+        blockers = [
+            threading.Thread(target=_answered_by, args=(served, "GET", "/test/block?seconds=1.5")) for _ in range(2)
+        ]
+        for thread in blockers:
+            thread.start()
+        time.sleep(0.5)
+        pool = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+        for conn in pool:
+            conn.connect()
+        holders = set()
+        for conn in pool:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            holders.add(int(response.headers[PID_HEADER]))
+        for conn in pool:
+            conn.close()
+        for thread in blockers:
+            thread.join()
+        assert holders == workers
 
         # A user and a memo written through one worker are read through the other.
         assert served.request("POST", "/api/v1/users", {"username": "admin", "password": "pw-admin"}).status == 200
@@ -236,6 +266,27 @@ def test_a_killed_worker_is_replaced(tmp_path, memos_config):
                 break
         assert seen == now
         assert served.proc.poll() is None
+
+        # A second server on the same port is refused, though the workers' sockets allow sharing.
+        port = served.base.rsplit(":", 1)[1]
+        run = procs.run_memos("serve", "--addr", "127.0.0.1", "--port", port, "--workers", "2", env=env)
+        assert run.returncode == 1 and "address already in use" in run.stderr, run.stderr
+
+        # Workers whose parent is killed outright stop by themselves instead of serving unsupervised.
+        served.proc.kill()
+        served.proc.wait()
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in now):
+            assert time.monotonic() < deadline, f"workers {now} outlived their parent"
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # an exited worker nobody has reaped yet is gone too
 
 
 def test_workers_that_cannot_start_stop_the_server_with_the_error(tmp_path, memos_config):
