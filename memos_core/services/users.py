@@ -383,6 +383,22 @@ async def list_user_settings(ctx: Context, viewer: Any, username: str) -> tuple[
     return user, [(key, _setting_value(key, stored.get(key))) for key in SETTING_KEYS]
 
 
+def _setting_update(body: dict[str, Any], field: str, mask: list[str] | None) -> tuple[dict[str, Any], list[str]]:
+    """The setting object ``field`` (camelCase or snake_case) of an update body and its mask paths,
+    without the field's prefix; the body's own fields are the mask when none is given."""
+    prefix = snake(field)
+    incoming = body.get(field, body.get(prefix))
+    if incoming is None:
+        incoming = {}
+    if not isinstance(incoming, dict):
+        raise invalid(f"{field} must be an object")
+    if mask is None:
+        mask = [snake(k) for k in incoming]
+    if not mask:
+        raise invalid("update mask is required")
+    return incoming, [path.removeprefix(prefix + ".") for path in mask]
+
+
 async def update_user_setting(
     ctx: Context, viewer: Any, username: str, key: str, body: dict[str, Any], mask: list[str] | None
 ) -> tuple[User, dict[str, Any]]:
@@ -394,18 +410,9 @@ async def update_user_setting(
         return user, await _update_notification(ctx, user, body, mask)
     if key != "GENERAL":
         raise invalid(f"the {key} setting cannot be updated here")
-    incoming = body.get("generalSetting", body.get("general_setting"))
-    if incoming is None:
-        incoming = {}
-    if not isinstance(incoming, dict):
-        raise invalid("generalSetting must be an object")
-    if mask is None:
-        mask = [snake(k) for k in incoming]
-    if not mask:
-        raise invalid("update mask is required")
+    incoming, mask = _setting_update(body, "generalSetting", mask)
     fields = {}
     for path in mask:
-        path = path.removeprefix("general_setting.")
         if path in _GENERAL_PATHS:
             field = _GENERAL_PATHS[path]
             fields[field] = _string(incoming, field, path)
@@ -420,18 +427,9 @@ async def update_user_setting(
 async def _update_notification(
     ctx: Context, user: User, body: dict[str, Any], mask: list[str] | None
 ) -> dict[str, Any]:
-    incoming = body.get("notificationSetting", body.get("notification_setting"))
-    if incoming is None:
-        incoming = {}
-    if not isinstance(incoming, dict):
-        raise invalid("notificationSetting must be an object")
-    if mask is None:
-        mask = [snake(k) for k in incoming]
-    if not mask:
-        raise invalid("update mask is required")
+    incoming, mask = _setting_update(body, "notificationSetting", mask)
     fields: dict[str, Any] = {}
     for path in mask:
-        path = path.removeprefix("notification_setting.")
         if path != "email_notifications":
             raise invalid(f"invalid update mask path for the NOTIFICATION setting: {path!r}")
         value = incoming.get("emailNotifications", incoming.get("email_notifications", True))
