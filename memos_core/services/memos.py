@@ -203,8 +203,14 @@ async def load_embeds(
     (``comments=False``: ListMemos never lists comments). ``relation_contents=False`` skips the
     related memos' contents when no relation snippet is shown."""
     ids = [m.id for m in memos]
-    visible = lambda t: access.visible_clause(viewer, t)  # noqa: E731
-    found = await store.embeds_for(ctx.store, ids, [m.uid for m in memos], visible, contents=relation_contents)
+    found = await store.embeds_for(
+        ctx.store,
+        ids,
+        [m.uid for m in memos],
+        access.visible_clause,
+        viewer.id if viewer is not None else None,
+        contents=relation_contents,
+    )
     reactions: dict[str, list[store.Reaction]] = defaultdict(list)
     for r in found[0]:
         reactions[r.content_id.removeprefix("memos/")].append(r)

@@ -276,21 +276,56 @@ def _branch(kind: str, s1: Any, s2: Any, s3: Any, data: Any) -> list[Any]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class _ViewerParam:
+    """A viewer whose id is a bound parameter: access rules written for a principal build a clause
+    that serves any viewer, so the statement around it is built once and reused."""
+
+    id: Any = dataclasses.field(default_factory=lambda: sa.bindparam("viewer_id", type_=sa.Integer))
+
+
+#: The embeds statement, built once per (dialect, rule, anonymous viewer, contents): building a
+#: statement this size costs several times more than running it.
+_EMBEDS_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
 async def embeds_for(
-    store, memo_ids: Sequence[int], memo_uids: Sequence[str], visible: Any, *, contents: bool
+    store,
+    memo_ids: Sequence[int],
+    memo_uids: Sequence[str],
+    visible: Any,
+    viewer_id: int | None,
+    *,
+    contents: bool,
 ) -> tuple[list[Reaction], list[Relation], list[dict[str, Any]]]:
     """What a page of memos embeds, in one statement: the reactions on them (:func:`reactions_for`),
-    the relations touching them whose both ends pass ``visible(alias)`` (:func:`relations_for`) and
-    the attachments linked to them (the attachment store's ``for_memos``), each in the order those
+    the relations touching them whose both ends the viewer may see (:func:`relations_for`) and the
+    attachments linked to them (the attachment store's ``for_memos``), each in the order those
     functions give, and each row exactly as they return it.
 
-    A ``UNION ALL`` of the three, each row carried as a JSON object (the driver's ``json_object``)
-    with generic sort keys, so one round trip serves a page whatever its size. ``contents=False``
-    leaves the related memos' contents out (list pages show no relation snippets).
+    ``visible(viewer, alias)`` is the access rule (``services.access.visible_clause``), asked with a
+    stand-in viewer whose id is a parameter (or ``None`` for an anonymous ``viewer_id``), so the
+    statement is built once and only its parameters change per page. A ``UNION ALL`` of the three,
+    each row carried as a JSON object (the driver's ``json_object``) with generic sort keys, so one
+    round trip serves a page whatever its size. ``contents=False`` leaves the related memos'
+    contents out (list pages show no relation snippets).
     """
     if not memo_ids:
         return [], [], []
-    ids = list(memo_ids)
+    key = (store.driver.name, visible, viewer_id is None, contents)
+    template = _EMBEDS_STATEMENTS.get(key)
+    if template is None:
+        template = _EMBEDS_STATEMENTS[key] = _embeds_statement(store, visible, viewer_id is None, contents)
+    params: dict[str, Any] = {"ids": list(memo_ids), "content_ids": [f"memos/{uid}" for uid in memo_uids]}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    rows = await store.fetch_all(template.params(**params))
+    return _embeds_from_rows(rows)
+
+
+def _embeds_statement(store, visible: Any, anonymous: bool, contents: bool) -> Any:
+    viewer = None if anonymous else _ViewerParam()
+    ids = sa.bindparam("ids", expanding=True)
     zero, blank = sa.literal_column("0"), sa.literal_column("''")
     reactions = (
         sa.select(
@@ -311,7 +346,7 @@ async def embeds_for(
             )
         )
         .select_from(rx.join(u, u.c.id == rx.c.creator_id))
-        .where(rx.c.content_id.in_([f"memos/{uid}" for uid in memo_uids]))
+        .where(rx.c.content_id.in_(sa.bindparam("content_ids", expanding=True)))
     )
     src, dst = m.alias("src"), m.alias("dst")
     relation_data = {
@@ -326,7 +361,9 @@ async def embeds_for(
     relations = (
         sa.select(*_branch("l", -rel.c.memo_id, -rel.c.related_memo_id, rel.c.type, _json(store, **relation_data)))
         .select_from(rel.join(src, src.c.id == rel.c.memo_id).join(dst, dst.c.id == rel.c.related_memo_id))
-        .where(sa.or_(rel.c.memo_id.in_(ids), rel.c.related_memo_id.in_(ids)), visible(src), visible(dst))
+        .where(
+            sa.or_(rel.c.memo_id.in_(ids), rel.c.related_memo_id.in_(ids)), visible(viewer, src), visible(viewer, dst)
+        )
     )
     linked = m.alias("linked")
     attachment_data = {c.name: c for c in att.c if c.name != "blob"}
@@ -337,11 +374,14 @@ async def embeds_for(
         .where(att.c.memo_id.in_(ids))
     )
     union = sa.union_all(reactions, relations, attachments).subquery()
-    q = sa.select(union.c.kind, union.c.data).order_by(union.c.kind, union.c.s1, union.c.s2, union.c.s3)
+    return sa.select(union.c.kind, union.c.data).order_by(union.c.kind, union.c.s1, union.c.s2, union.c.s3)
+
+
+def _embeds_from_rows(rows: Sequence[Any]) -> tuple[list[Reaction], list[Relation], list[dict[str, Any]]]:
     out_reactions: list[Reaction] = []
     out_relations: list[Relation] = []
     out_attachments: list[dict[str, Any]] = []
-    for row in await store.fetch_all(q):
+    for row in rows:
         data = json.loads(row["data"])
         kind = row["kind"]
         if kind == "r":

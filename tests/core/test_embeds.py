@@ -86,7 +86,7 @@ async def test_one_statement_gives_what_three_did(memos_client, memos_users, vie
             page_ids = [ids[uid] for uid in page]
             before = store.statements
             reactions, relations, attachments = await memo_store.embeds_for(
-                store, page_ids, page, visible, contents=contents
+                store, page_ids, page, access.visible_clause, viewer.id if viewer else None, contents=contents
             )
             assert store.statements - before == (1 if page else 0)
             assert reactions == await memo_store.reactions_for(store, page)
