@@ -40,7 +40,7 @@ async def reject_nul_middleware(request: web.Request, handler):
 
 @web.middleware
 async def connection_middleware(request: web.Request, handler):
-    """Hold one database connection for the whole request (ARCHITECTURE §5: never a new one per query)."""
+    """Hold one database connection for the whole request (never a new one per query)."""
     if not needs_db_connection(request):
         return await handler(request)
     async with request.config_dict[CONTEXT].store.connection():
