@@ -14,7 +14,7 @@ import importlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -50,12 +50,25 @@ def parse_version(v: str) -> tuple[int, ...]:
         return ()
 
 
+_background: contextvars.ContextVar[bool] = contextvars.ContextVar("memos_store_background", default=False)
+
+
+@contextlib.contextmanager
+def _background_scope() -> Iterator[None]:
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
 class Store:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.db = driver.database()
         self.dialect = driver.name
-        self.statements = 0  # statements run since start; benchmarks read it
+        self.statements = 0  # statements run for requests since start; benchmarks and tests read it
+        self.background_statements = 0  # statements of background work (see background())
         self._write_lock = asyncio.Lock() if driver.serialize_writes else None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -70,8 +83,22 @@ class Store:
         return self.db.connection()
 
     # -- statements --------------------------------------------------------------------------
+    @staticmethod
+    def background() -> contextlib.AbstractContextManager[None]:
+        """Count the current task's statements as background work (a plugin's worker loop, a job),
+        apart from :attr:`statements`, which then counts only what requests run: a worker that
+        wakes up in the middle of a request does not change what the request is seen to cost.
+        Statements are timed in the metrics either way."""
+        return _background_scope()
+
+    def _count(self) -> None:
+        if _background.get():
+            self.background_statements += 1
+        else:
+            self.statements += 1
+
     async def fetch_all(self, query: Any, values: dict | None = None) -> list[Any]:
-        self.statements += 1
+        self._count()
         start = perf_counter()
         try:
             return await self.db.fetch_all(query, values)
@@ -79,7 +106,7 @@ class Store:
             _observe_sql(perf_counter() - start)
 
     async def fetch_one(self, query: Any, values: dict | None = None) -> Any:
-        self.statements += 1
+        self._count()
         start = perf_counter()
         try:
             return await self.db.fetch_one(query, values)
@@ -87,7 +114,7 @@ class Store:
             _observe_sql(perf_counter() - start)
 
     async def fetch_val(self, query: Any, values: dict | None = None) -> Any:
-        self.statements += 1
+        self._count()
         start = perf_counter()
         try:
             return await self.db.fetch_val(query, values)
@@ -95,7 +122,7 @@ class Store:
             _observe_sql(perf_counter() - start)
 
     async def execute(self, query: Any, values: dict | None = None) -> Any:
-        self.statements += 1
+        self._count()
         start = perf_counter()
         try:
             return await self.db.execute(query, values)

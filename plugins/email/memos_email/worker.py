@@ -112,6 +112,10 @@ class Worker:
         self._wake.set()
 
     async def _loop(self) -> None:
+        with self.ctx.store.background():  # this task's statements are not a request's
+            await self._rounds()
+
+    async def _rounds(self) -> None:
         while not self._stopping:
             try:
                 await self.run_once()

@@ -206,7 +206,12 @@ class Scheduler:
 
     # -- running -----------------------------------------------------------------------------
     async def _run_claimed(self, job: Job, slot: int) -> None:
-        async with self.store.connection():  # each run holds a connection of its own
+        # Each run holds a connection of its own; its statements count as background work.
+        with self.store.background():
+            await self._run_claimed_now(job, slot)
+
+    async def _run_claimed_now(self, job: Job, slot: int) -> None:
+        async with self.store.connection():
             if not await self._claim(job, slot):
                 return
             error = ""
@@ -221,11 +226,12 @@ class Scheduler:
             await self._finish(job, slot, error)
 
     async def _run_unclaimed(self, job: Job) -> None:
-        async with self.store.connection():
-            try:
-                await _call(job, self.app)
-            except Exception:
-                log.exception("scheduler: start-up job %s failed", job.name)
+        with self.store.background():
+            async with self.store.connection():
+                try:
+                    await _call(job, self.app)
+                except Exception:
+                    log.exception("scheduler: start-up job %s failed", job.name)
 
     async def _claim(self, job: Job, slot: int) -> bool:
         row = {
