@@ -220,11 +220,6 @@ async def prune(store: Any, *, finished_before_ms: int) -> None:
         await store.execute(sa.delete(outbox).where(outbox.c.id.in_(old)))
 
 
-async def counts(store: Any) -> dict[str, int]:
-    rows = await store.fetch_all(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status))
-    return {r[0]: int(r[1]) for r in rows}
-
-
 async def pending_count(store: Any) -> int:
     """Mails still to send (the status index answers it without reading the table)."""
     return int(await store.fetch_val(sa.select(sa.func.count()).where(outbox.c.status == PENDING)) or 0)
