@@ -120,6 +120,23 @@ def _run_sync(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
+#: Server databases a test created, dropped once all its fixtures are torn down (see below).
+_DATABASES_TO_DROP = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    """Drop the test's server databases after every fixture's teardown, whatever order the test
+    asked for its fixtures in: an app started through ``aiohttp_client`` before the database
+    fixture would otherwise still be cleaning up (its background workers finishing a round)
+    against a database already dropped, and its pool would wait for connections the drop killed."""
+    try:
+        return (yield)
+    finally:
+        for driver_cls, base_dsn, name in reversed(item.stash.get(_DATABASES_TO_DROP, [])):
+            _run_sync(driver_cls.drop_test_database(base_dsn, name))
+
+
 @pytest.fixture
 def memos_new_config(tmp_path_factory, request):
     """Factory: ``memos_new_config(driver)`` gives a Config on another fresh, empty database."""
@@ -134,7 +151,7 @@ def memos_new_config(tmp_path_factory, request):
         driver_cls = _driver_class(driver)
         name = f"memos_test_{uuid.uuid4().hex[:12]}"
         dsn = _run_sync(driver_cls.create_test_database(base_dsn, name))
-        request.addfinalizer(lambda: _run_sync(driver_cls.drop_test_database(base_dsn, name)))
+        request.node.stash.setdefault(_DATABASES_TO_DROP, []).append((driver_cls, base_dsn, name))
         return Config(data=str(data), driver=driver, dsn=dsn)
 
     return make
