@@ -14,7 +14,7 @@ import importlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -133,16 +133,43 @@ class Store:
     async def transaction(self) -> AsyncIterator[None]:
         """A write transaction. Nested calls join the outer one (as a savepoint)."""
         if self._write_lock is None or _in_write_tx.get():
-            async with self.db.transaction():
+            async with self._db_transaction():
                 yield
             return
         async with self._write_lock:
             token = _in_write_tx.set(True)
             try:
-                async with self.db.transaction():
+                async with self._db_transaction():
                     yield
             finally:
                 _in_write_tx.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def _db_transaction(self) -> AsyncIterator[None]:
+        """``databases``' transaction, minus its leak: when COMMIT or ROLLBACK itself fails (the
+        server restarted, the connection was killed), ``databases`` raises before handing the
+        connection back, so the pool would lose one connection per such failure until it ran dry.
+        Here the connection is handed back either way and the error still propagates."""
+        tx = self.db.transaction()
+        await tx.start()
+        try:
+            yield
+        except BaseException:
+            await self._finish(tx, tx.rollback)
+            raise
+        else:
+            await self._finish(tx, tx.commit)
+
+    @staticmethod
+    async def _finish(tx: Any, end: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await end()
+        except BaseException:
+            if tx._transaction is not None:  # the statement failed before the connection went back
+                tx._transaction = None
+                with contextlib.suppress(Exception):
+                    await tx._connection.__aexit__()
+            raise
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return self.driver.is_unique_violation(exc)
