@@ -87,6 +87,7 @@ class Worker:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._next_tidy = 0.0  # monotonic time of the next clean-up round
 
     # -- lifetime ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,7 +142,11 @@ class Worker:
                 await self.feed()
                 while await self.send_due(settings):
                     pass
-            await self._tidy(settings)
+            # Giving up and pruning are two write transactions: worth it every few minutes, not
+            # every poll (a give-up time of a day is not missed by minutes).
+            if time.monotonic() >= self._next_tidy:
+                await self._tidy(settings)
+                self._next_tidy = time.monotonic() + min(300.0, self.tunables.give_up_after / 4)
 
     # -- feeding -------------------------------------------------------------------------------
     async def feed(self) -> int:
