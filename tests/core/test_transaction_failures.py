@@ -34,7 +34,7 @@ async def test_killed_sessions_do_not_drain_the_pool(aiohttp_client, memos_confi
             await store.execute(sa.text(KILL_OWN_SESSION[store.dialect]))
 
     for _ in range(5):  # more than the pool holds, each in its own task as requests are
-        with pytest.raises(Exception):  # noqa: B017, PT011 - each driver words the lost connection its own way
+        with pytest.raises(Exception):  # noqa: B017 - each driver words the lost connection its own way
             await asyncio.wait_for(asyncio.create_task(killed_transaction()), 10)
 
     # Both pooled connections are still there to serve (a leak would make this wait forever).
