@@ -258,7 +258,9 @@ class BulkSeeder:
         t = time.perf_counter()
         store = ctx.store
         m, rel, rx = tables.memo, tables.memo_relation, tables.reaction
-        async with store.connection():
+        # One write transaction from reading the highest id to the last insert: the server under
+        # test may still be finishing creates that the load generator sent.
+        async with store.connection(), store.transaction():
             next_id = (await store.fetch_val(sa.select(sa.func.max(m.c.id)))) or 0
             memo_rows: list[dict[str, Any]] = []
             relations: list[dict[str, Any]] = []
@@ -290,11 +292,11 @@ class BulkSeeder:
                     memo_rows.append(self._row(next_id, memo_service.new_uid(), created, comment, "PUBLIC"))
                     memo_rows[-1]["payload"] = await self._payload(ctx, "comment", comment)
                     relations.append({"memo_id": next_id, "related_memo_id": parent, "type": "COMMENT"})
-            async with store.transaction():
-                for table, rows in ((m, memo_rows), (rel, relations), (rx, reactions)):
-                    for k in range(0, len(rows), 500):
-                        await store.execute(table.insert().values(rows[k : k + 500]))
-                await store.driver.reset_sequences(store, [m])
+            for table, rows in ((m, memo_rows), (rel, relations), (rx, reactions)):
+                for k in range(0, len(rows), 500):
+                    await store.execute(table.insert().values(rows[k : k + 500]))
+            await store.driver.reset_sequences(store, [m])
+        async with store.connection():
             if store.dialect != "sqlite":  # autovacuum would have analyzed tables this size by now
                 await store.driver.execute_ddl(store, ["ANALYZE"])
         self.memos = max(self.memos, total)
