@@ -19,36 +19,59 @@ XMP. :func:`motion_video_start` finds where that MP4 begins: from ``GCamera:Micr
 ``?motion=true`` and caches it at ``{data}/.motion_cache/{uid}.mp4``.
 
 HEIC/HEIF decoding comes from the ``pi-heif`` plugin (pillow-heif's decode-only build, without its GPL
-encoder), registered here on import.
+encoder). Pillow and pi-heif are imported by :func:`pillow` at the first image decoded, not with the
+server: together they cost several MiB that an instance without photo uploads never needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import io
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import weakref
 from pathlib import Path
-from typing import Any
-
-from PIL import Image, ImageOps
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .storage import Download
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 log = logging.getLogger(__name__)
 
-try:  # a declared dependency; without it HEIC uploads are simply kept as they are
-    import pi_heif
+#: pi-heif is a declared dependency; without it HEIC uploads are simply kept as they are.
+HEIF_SUPPORTED = importlib.util.find_spec("pi_heif") is not None
+_pillow_lock = threading.Lock()
+_pillow_ready = False
 
-    pi_heif.register_heif_opener()
-    HEIF_SUPPORTED = True
-except ImportError:  # pragma: no cover
-    HEIF_SUPPORTED = False
+
+def pillow() -> ModuleType:
+    """``PIL.Image``, with the HEIC/HEIF decoder registered; callers decode images right after.
+
+    Thread-safe: image work runs in worker threads, and the decoder must be registered exactly once
+    before the first ``Image.open``.
+    """
+    global _pillow_ready
+    from PIL import Image
+
+    if not _pillow_ready:
+        with _pillow_lock:
+            if not _pillow_ready:
+                if HEIF_SUPPORTED:
+                    import pi_heif
+
+                    pi_heif.register_heif_opener()
+                _pillow_ready = True
+    return Image
+
 
 # -- metadata stripping ------------------------------------------------------------------------------
 #: Stored types whose bytes are re-encoded on upload when they carry metadata. Upstream lists the
@@ -117,6 +140,9 @@ def reencode(data: bytes, content_type: str) -> bytes:
     :class:`KeepOriginal` (or any decoder error) when the original should be kept, first of all when
     it carries no metadata. Runs in a worker thread.
     """
+    Image = pillow()
+    from PIL import ImageOps
+
     with Image.open(io.BytesIO(data), formats=DECODERS) as im:
         if not carries_metadata(im, data):
             raise KeepOriginal("no metadata to strip")
@@ -195,7 +221,7 @@ def flatten(image: Image.Image, transparency: Any = None) -> Image.Image:
         image.info["transparency"] = transparency
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background = pillow().new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image if image.mode == "RGB" else image.convert("RGB")

@@ -1,4 +1,4 @@
-"""Attachment thumbnails for ``?thumbnail=true`` (SPEC §2.1), made with Pillow and cached on disk.
+"""Attachment thumbnails for ``?thumbnail=true`` (as upstream makes them), made with Pillow and cached on disk.
 
 A thumbnail is a JPEG (quality 90) whose longest side is 600 px, resized with Lanczos. It is
 cached at ``{data}/.thumbnail_cache/{uid}.jpeg``: attachment bytes never change after upload, so
@@ -23,11 +23,13 @@ import re
 import tempfile
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from .images import SourceTooLarge, flatten, spool, unlink_quietly  # also registers the HEIC/HEIF decoder
+from .images import SourceTooLarge, flatten, pillow, spool, unlink_quietly
 from .storage import Download
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class Thumbnailer:
                 return None
             try:
                 await self._make(download, path)
-            except (NoThumbnail, UnidentifiedImageError) as e:  # a property of the bytes: remember it
+            except NoThumbnail as e:  # a property of the bytes: remember it
                 log.debug("no thumbnail for attachment %s: %s", uid, e)
                 self._remember_original(key)
                 return None
@@ -133,7 +135,14 @@ def render(source: Path | bytes, dest: Path) -> None:
     Runs in a worker thread. ``Image.thumbnail`` lets the JPEG decoder scale down while decoding
     (``draft``), so a large photo is never held at full resolution.
     """
-    with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
+    Image = pillow()  # Pillow loads with the first thumbnail, not with the server
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        im = Image.open(source if isinstance(source, Path) else io.BytesIO(source))
+    except UnidentifiedImageError as e:  # not an image Pillow reads: the original is served, and remembered
+        raise NoThumbnail(str(e)) from e
+    with im:
         width, height = im.size
         if width * height > MAX_PIXELS:
             raise NoThumbnail(f"{width}x{height} is over the pixel limit")

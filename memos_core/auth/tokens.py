@@ -1,4 +1,8 @@
-"""Access and refresh JWTs and personal access tokens, in the formats upstream issues."""
+"""Access and refresh JWTs and personal access tokens, in the formats upstream issues.
+
+PyJWT is imported at the first token issued or checked: it loads ``cryptography`` (several MiB)
+for algorithms memos never uses, so the idle server does without it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,6 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from typing import Any
-
-import jwt
 
 from ..errors import unauthenticated
 
@@ -34,6 +36,8 @@ def _weak_key_allowed(secret: str) -> Iterator[None]:
     if len(secret.encode()) >= 32:
         yield
         return
+    import jwt
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
         yield
@@ -59,6 +63,8 @@ def issue_access_token(
     }
     if session_id:
         claims["sid"] = session_id
+    import jwt
+
     with _weak_key_allowed(secret):
         return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), exp
 
@@ -77,12 +83,16 @@ def issue_refresh_token(secret: str, *, user_id: int, token_id: str | None = Non
         "iat": now,
         "exp": exp,
     }
+    import jwt
+
     with _weak_key_allowed(secret):
         return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": KEY_ID}), tid, exp
 
 
 def verify(secret: str, token: str, *, kind: str) -> dict[str, Any]:
     """Check signature, alg, kid, issuer, audience, expiry and type; raise UNAUTHENTICATED otherwise."""
+    import jwt
+
     audience = ACCESS_AUDIENCE if kind == "access" else REFRESH_AUDIENCE
     try:
         header = jwt.get_unverified_header(token)

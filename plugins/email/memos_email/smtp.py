@@ -20,8 +20,6 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
-import aiosmtplib
-
 #: Replies that mean the configuration, not the message, is wrong: an admin can fix them, so the
 #: outbox keeps retrying instead of dropping every mail at once (530 auth required, 534/535/538 auth).
 CONFIGURATION_REPLIES = frozenset({530, 534, 535, 538})
@@ -98,6 +96,8 @@ async def send(settings: SmtpSettings, message: EmailMessage, *, timeout: float,
     problem = settings.problem()
     if problem:
         raise SendError(problem, temporary=True)
+    import aiosmtplib  # here, not with the plugin: most instances never send mail
+
     client = aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,

@@ -8,15 +8,17 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from botocore.exceptions import ClientError
 
 from memos_core import ApiError, Code, Download, StoredObject, expand_path_template, tables
 
 from .client import ClientPool, ConfigError, S3Config, check_config, presign_get
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 log = logging.getLogger("memos_storage_s3")
 
@@ -70,6 +72,13 @@ def load_payload(raw: Any) -> dict[str, Any]:
 def s3_object_payload(config: S3Config, key: str, presigned_at: dt.datetime) -> dict[str, Any]:
     """``payload.s3Object``; the config (secret included) is kept for wire/DB compatibility with upstream."""
     return {"s3Config": config.to_json(), "key": key, "lastPresignedTime": format_time(presigned_at)}
+
+
+def _client_error() -> type[ClientError]:
+    """botocore's ClientError, imported here because botocore loads with the first client."""
+    from botocore.exceptions import ClientError
+
+    return ClientError
 
 
 def _is_missing(exc: ClientError) -> bool:
@@ -152,7 +161,7 @@ class S3Storage:
                 return Download(redirect=await presign_get(client, config.bucket, key), size=row.get("size"))
             try:
                 head = await client.head_object(Bucket=config.bucket, Key=key)
-            except ClientError as exc:
+            except _client_error() as exc:
                 if _is_missing(exc):
                     raise ApiError(Code.NOT_FOUND, "attachment object not found") from exc
                 raise
@@ -191,7 +200,7 @@ class S3Storage:
         async with self.client(ctx, config) as client:
             try:
                 await client.delete_object(Bucket=config.bucket, Key=key)
-            except ClientError as exc:
+            except _client_error() as exc:
                 if not _is_missing(exc):
                     raise
 

@@ -6,6 +6,9 @@ its own) and caches the parsed service model, which otherwise costs about half a
 Attachments remember the config they were written with (upstream copies it into each row's payload),
 so reads and deletes may need clients for older configs than the current STORAGE setting; the pool
 keys clients by everything that changes how a request is built and signed.
+
+aiobotocore (and botocore under it) is imported when the first client is made: it costs tens of
+MiB and most instances never configure S3.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession, get_session
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
 
 #: How long presigned GET links stay valid (upstream: 5 days; SigV4 allows at most 7).
 PRESIGN_SECONDS = 5 * 24 * 3600
@@ -78,6 +81,8 @@ _SESSION: AioSession | None = None
 def shared_session() -> AioSession:
     global _SESSION
     if _SESSION is None:
+        from aiobotocore.session import get_session
+
         _SESSION = get_session()
     return _SESSION
 
@@ -100,7 +105,7 @@ class ClientPool:
     """
 
     def __init__(self, *, connector_args: dict[str, Any] | None = None, session: AioSession | None = None) -> None:
-        self._session = session or shared_session()
+        self._session = session  # the shared one unless given, looked up at the first client
         self._connector_args = connector_args
         self._clients: dict[tuple[Any, ...], Any] = {}
         self._stack = contextlib.AsyncExitStack()
@@ -122,16 +127,19 @@ class ClientPool:
             return client
 
     def _create(self, config: S3Config) -> Any:
+        from aiobotocore.config import AioConfig
+
         aio_config = AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": "path" if config.use_path_style else "virtual"},
             # Only when the operation requires it: R2, MinIO and older servers reject the new
-            # default CRC32 trailers (SPEC §8.2).
+            # default CRC32 trailers, as upstream's SDK settings avoid.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             connector_args=self._connector_args,
         )
-        return self._session.create_client(
+        session = self._session or shared_session()
+        return session.create_client(
             "s3",
             region_name=config.region or DEFAULT_REGION,
             endpoint_url=config.endpoint_url,
