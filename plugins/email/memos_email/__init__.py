@@ -111,8 +111,16 @@ def _wake(app: web.Application | None) -> None:
 
 @hookimpl
 def memos_on_event(app: web.Application, event: Any) -> None:
-    if event.name in WAKING_EVENTS:
+    if event.name in WAKING_EVENTS and _may_have_made_notices(event):
         _wake(app)
+
+
+def _may_have_made_notices(event: Any) -> bool:
+    """A memo write leaves inbox notices only as a comment or through an ``@mention`` in its
+    content: any other create or edit need not cost the worker a round (the poll still runs)."""
+    if event.name == "memos.memo.comment.created":
+        return True
+    return "@" in str((event.resource or {}).get("content") or "")
 
 
 # -- password recovery --------------------------------------------------------------------------------
