@@ -395,18 +395,39 @@ async def list_memos(
     state = parse_state(state)
     order = parse_order_by(order_by)
     limit, offset = page_window(page_size, page_token)
-    where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment()]
     if filter and filter.strip():
+        where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment()]
         clause = await ctx.first(
             "memos_compile_filter", expression=filter, scope="memo", context={"dialect": ctx.store.dialect}
         )
         if clause is None:
             raise invalid("filter is not supported")
         where.append(clause)
-    rows = await store.list_memos(ctx.store, where, order, limit + 1, offset)
+        rows = await store.list_memos(ctx.store, where, order, limit + 1, offset)
+    else:
+        values = {"limit": limit + 1, "offset": offset}
+        if viewer is not None:
+            values["viewer_id"] = viewer.id
+        rows = await store.list_memos_page(ctx.store, _page_template(state, viewer is None, order), **values)
     token = next_token(rows, limit, offset)
     memos = await memos_json(ctx, viewer, rows, relation_snippets=False, comments=False)  # not_comment() above
     return {"memos": memos, "nextPageToken": token}
+
+
+#: ListMemos' statement without a filter, built once per (state, anonymous?, order): see
+#: :class:`memos_core.store.compiled.Template`. The order's rendered SQL keys it, so whatever
+#: ``orderBy`` a client sends, there are at most a few dozen.
+_PAGE_TEMPLATES: dict[tuple[Any, ...], Any] = {}
+
+
+def _page_template(state: str, anonymous: bool, order: list[Any]) -> Any:
+    key = (state, anonymous, *(str(clause) for clause in order))
+    template = _PAGE_TEMPLATES.get(key)
+    if template is None:
+        viewer = None if anonymous else store.ViewerParam()
+        where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment()]
+        template = _PAGE_TEMPLATES[key] = store.page_template(where, order)
+    return template
 
 
 async def _set_references(ctx: Context, memo_id: int, memo_uid: str, uids: list[str]) -> None:

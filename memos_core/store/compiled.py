@@ -69,6 +69,7 @@ class StatementCache:
         self.dialect = dialect
         self._cache: LRUCache = LRUCache(size)
         self._positional = bool(dialect.positional)
+        self._templates: dict[Template, Any] = {}  # compiled templates (few, module-level, kept)
         self.hits = 0
         self.misses = 0
         self.uncached = 0
@@ -78,6 +79,15 @@ class StatementCache:
 
     def prepare(self, query: Any) -> Prepared | None:
         """Compile ``query`` through the cache, or ``None`` if it is not cacheable here."""
+        if isinstance(query, Bound):
+            compiled = self._templates.get(query.template)
+            if compiled is None:
+                statement = query.template.statement
+                compiled = statement._compiler(self.dialect, column_keys=[], for_executemany=False)
+                self._templates[query.template] = compiled
+            self.hits += 1
+            params = compiled.construct_params(params=query.values, escape_names=False)
+            return self._finish(compiled, params)
         if not isinstance(query, Select):
             self.uncached += 1
             return None
@@ -96,6 +106,9 @@ class StatementCache:
         params = compiled.construct_params(
             extracted_parameters=extracted, escape_names=False, _collected_params=collected
         )
+        return self._finish(compiled, params)
+
+    def _finish(self, compiled: Any, params: dict[str, Any]) -> Prepared:
         processors = compiled._bind_processors
         statement = compiled.string
         positiontup = list(compiled.positiontup) if compiled.positiontup is not None else None
@@ -113,3 +126,34 @@ class StatementCache:
             escaped = compiled.escaped_bind_names
             params = {escaped.get(name, name): value for name, value in params.items()}
         return Prepared(compiled, statement, positiontup, params)
+
+
+class Template:
+    """A SELECT built once with named bind parameters (``sa.bindparam("name")``, ``expanding=True``
+    for ``IN`` lists), run many times with new values: ``await store.fetch_all(TEMPLATE(name=...))``.
+
+    On a hot path, building a Core statement and computing its cache key cost more than running it
+    on SQLite. A template does neither per call: it is compiled once per dialect on first use and
+    each call only supplies the values. Results are exactly those of the same statement built inline.
+    """
+
+    __slots__ = ("statement",)
+
+    def __init__(self, statement: Select) -> None:
+        self.statement = statement
+
+    def __call__(self, **values: Any) -> Bound:
+        return Bound(self, values)
+
+
+class Bound:
+    """A :class:`Template` with this call's values (what the store's ``fetch_*`` methods accept)."""
+
+    __slots__ = ("template", "values")
+
+    def __init__(self, template: Template, values: dict[str, Any]) -> None:
+        self.template = template
+        self.values = values
+
+    def __str__(self) -> str:
+        return str(self.template.statement)

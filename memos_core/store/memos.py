@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import tables
+from .compiled import Template
 
 m = tables.memo
 u = tables.user
@@ -143,6 +144,17 @@ def not_comment() -> Any:
 async def list_memos(store, where: Sequence[Any], order_by: Sequence[Any], limit: int, offset: int) -> list[Memo]:
     q = select_memos().where(*where).order_by(*order_by).limit(limit).offset(offset)
     return [Memo.from_row(r) for r in await store.fetch_all(q)]
+
+
+def page_template(where: Sequence[Any], order_by: Sequence[Any]) -> Template:
+    """:func:`list_memos`' statement as a :class:`Template` run with ``limit`` and ``offset`` (and
+    whatever parameters ``where`` holds, such as a :class:`ViewerParam`'s ``viewer_id``)."""
+    q = select_memos().where(*where).order_by(*order_by)
+    return Template(q.limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer)))
+
+
+async def list_memos_page(store, template: Template, **values: Any) -> list[Memo]:
+    return [Memo.from_row(r) for r in await store.fetch_all(template(**values))]
 
 
 async def list_comments(store, parent_id: int, where: Sequence[Any], limit: int, offset: int) -> list[Memo]:
@@ -277,7 +289,7 @@ def _branch(kind: str, s1: Any, s2: Any, s3: Any, data: Any) -> list[Any]:
 
 
 @dataclasses.dataclass(frozen=True)
-class _ViewerParam:
+class ViewerParam:
     """A viewer whose id is a bound parameter: access rules written for a principal build a clause
     that serves any viewer, so the statement around it is built once and reused."""
 
@@ -315,16 +327,16 @@ async def embeds_for(
     key = (store.driver.name, visible, viewer_id is None, contents)
     template = _EMBEDS_STATEMENTS.get(key)
     if template is None:
-        template = _EMBEDS_STATEMENTS[key] = _embeds_statement(store, visible, viewer_id is None, contents)
+        template = _EMBEDS_STATEMENTS[key] = Template(_embeds_statement(store, visible, viewer_id is None, contents))
     params: dict[str, Any] = {"ids": list(memo_ids), "content_ids": [f"memos/{uid}" for uid in memo_uids]}
     if viewer_id is not None:
         params["viewer_id"] = viewer_id
-    rows = await store.fetch_all(template.params(**params))
+    rows = await store.fetch_all(template(**params))
     return _embeds_from_rows(rows)
 
 
 def _embeds_statement(store, visible: Any, anonymous: bool, contents: bool) -> Any:
-    viewer = None if anonymous else _ViewerParam()
+    viewer = None if anonymous else ViewerParam()
     ids = sa.bindparam("ids", expanding=True)
     zero, blank = sa.literal_column("0"), sa.literal_column("''")
     reactions = (

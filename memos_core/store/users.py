@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import tables
+from .compiled import Template
 
 t = tables.user
 
@@ -67,17 +68,28 @@ async def get_user(store, *, id: int | None = None, username: str | None = None)
     return User.from_row(row) if row else None
 
 
+#: :func:`users_with_setting_containing`'s statement (it runs on every request signed with a PAT).
+_WITH_SETTING_CONTAINING = Template(
+    select_users()
+    .add_columns(tables.user_setting.c.value.label("setting_value"))
+    .select_from(t.join(tables.user_setting, tables.user_setting.c.user_id == t.c.id))
+    .where(
+        tables.user_setting.c.key == sa.bindparam("key", type_=sa.Text),
+        tables.user_setting.c.value.like(sa.bindparam("pattern", type_=sa.Text), escape="/"),
+    )
+)
+
+
+def _like_containing(needle: str) -> str:
+    """A LIKE pattern (escape character ``/``) matching text that contains ``needle`` literally."""
+    return "%" + needle.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 async def users_with_setting_containing(store, key: str, needle: str) -> list[tuple[User, str]]:
     """``(user, raw JSON value)`` for each user whose ``key`` setting's text contains ``needle``: one
     statement where a settings scan and a user lookup would be two (a PAT on every API request)."""
-    us = tables.user_setting
-    q = (
-        select_users()
-        .add_columns(us.c.value.label("setting_value"))
-        .select_from(t.join(us, us.c.user_id == t.c.id))
-        .where(us.c.key == key, us.c.value.contains(needle, autoescape=True))
-    )
-    return [(User.from_row(r), r["setting_value"]) for r in await store.fetch_all(q)]
+    rows = await store.fetch_all(_WITH_SETTING_CONTAINING(key=key, pattern=_like_containing(needle)))
+    return [(User.from_row(r), r["setting_value"]) for r in rows]
 
 
 async def get_users_by_ids(store, ids: Iterable[int]) -> dict[int, User]:
