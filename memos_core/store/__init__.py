@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: The Memos schema this code reads and writes (upstream v0.28.0's latest migration).
 SCHEMA_VERSION = "0.28.1"
-#: Oldest schema upstream itself could still upgrade (SPEC §12.3).
+#: Oldest schema that can be upgraded (upstream v0.28 refuses older ones too).
 OLDEST_UPGRADABLE = "0.22.0"
 
 #: Every statement's time goes to ``memos_sql_statement_duration_seconds`` (about a microsecond each).
@@ -70,6 +70,10 @@ class Store:
         self.statements = 0  # statements run for requests since start; benchmarks and tests read it
         self.background_statements = 0  # statements of background work (see background())
         self._write_lock = asyncio.Lock() if driver.serialize_writes else None
+        #: Awaited once with the database's schema version before an upgrade changes anything (an
+        #: automatic backup belongs here); ``None`` does nothing. Not called for a new database, nor
+        #: for one already at :data:`SCHEMA_VERSION`.
+        self.on_before_migration: Callable[[str], Awaitable[None]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -176,25 +180,68 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     async def migrate(self, *, demo: bool = False) -> None:
-        """Create the schema on a new database, or check an existing one (SPEC §12.3).
+        """Create the schema on a new database, upgrade an older Memos one, or check it.
 
-        Runs in one write transaction under the driver's schema lock, so several processes starting
-        on one database at once create the schema, and the instance secret, exactly once. memos-py's
-        own indexes and tables (``memos_py_*``) are then created if absent, on new and existing
-        databases alike.
+        Every stage runs in a write transaction under the driver's schema lock, so several processes
+        starting on one database at once create the schema and the instance secret, or upgrade it,
+        exactly once. An upgrade (:mod:`.migrations`) runs one transaction per step, recording the
+        version after each, so an interrupted upgrade resumes at the step it stopped in.
+        memos-py's own indexes and tables (``memos_py_*``) are then created if absent.
         """
-        async with self.connection(), self.transaction(), self.driver.schema_lock(self):
-            if not await self.driver.table_exists(self, "memo"):
-                await self.driver.execute_ddl(self, self.driver.schema_statements())
-                await self._write_basic({"schemaVersion": SCHEMA_VERSION, "secretKey": str(uuid.uuid4())})
-                log.info("created a new Memos %s schema", SCHEMA_VERSION)
-            else:
-                await self._check_version()
-            basic = await self.get_basic()
-            if not basic.get("secretKey"):
-                await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
-            await self.driver.ensure_indexes(self, list(tables.PERFORMANCE_INDEXES))
-            await self._ensure_own_tables()
+        async with self.connection():
+            async with self.transaction(), self.driver.schema_lock(self):
+                if not await self.driver.table_exists(self, "memo"):
+                    await self.driver.execute_ddl(self, self.driver.schema_statements())
+                    await self._write_basic({"schemaVersion": SCHEMA_VERSION, "secretKey": str(uuid.uuid4())})
+                    log.info("created a new Memos %s schema", SCHEMA_VERSION)
+                    current = SCHEMA_VERSION
+                else:
+                    current = await self._servable_version()
+            if parse_version(current) < parse_version(SCHEMA_VERSION):
+                await self._upgrade(current)
+            async with self.transaction(), self.driver.schema_lock(self):
+                basic = await self.get_basic()
+                if not basic.get("secretKey"):
+                    await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
+                await self.driver.ensure_indexes(self, list(tables.PERFORMANCE_INDEXES))
+                await self._ensure_own_tables()
+
+    async def before_schema_change(self, current: str) -> None:
+        """The single point run before the first upgrade step: calls :attr:`on_before_migration`."""
+        if self.on_before_migration is not None:
+            await self.on_before_migration(current)
+
+    async def _upgrade(self, current: str) -> None:
+        """Run the pending upgrade steps, each in its own transaction under the schema lock.
+
+        Each step re-reads the version inside its transaction: another process may have run it
+        meanwhile. SQLite and PostgreSQL roll a failed step back whole. MySQL commits each DDL
+        statement implicitly, so a step that fails there halfway leaves what it did so far; the
+        version still names the last complete step, and the error says which step to look at.
+        """
+        from . import migrations
+
+        steps = migrations.pending(self.dialect, parse_version(current))
+        log.info("upgrading the Memos schema from %s to %s (%d steps)", current, SCHEMA_VERSION, len(steps))
+        await self.before_schema_change(current)
+        for step in [*steps, None]:
+            async with self.transaction(), self.driver.schema_lock(self):
+                basic = await self.get_basic()
+                version = await self._servable_version()
+                target = step.version if step else SCHEMA_VERSION
+                if parse_version(version) >= parse_version(target):
+                    continue
+                if step is not None:
+                    try:
+                        if step.run is not None:
+                            await step.run(self)
+                        await self.driver.execute_ddl(self, step.statements(self))
+                    except Exception as e:
+                        raise SchemaError(
+                            f"upgrading to schema version {step.version} ({step.what}) failed: {e}"
+                        ) from e
+                    log.info("schema upgraded to %s: %s", step.version, step.what)
+                await self._write_basic({**basic, "schemaVersion": target})
 
     async def _ensure_own_tables(self) -> None:
         """Create memos-py's own core tables (``memos_py_*``, :data:`tables.MEMOS_PY_TABLES`) and their
@@ -207,29 +254,31 @@ class Store:
             # The driver's way, as MySQL has no CREATE INDEX IF NOT EXISTS.
             await self.driver.ensure_indexes(self, sorted(table.indexes, key=lambda i: i.name or ""))
 
-    async def _check_version(self) -> None:
-        basic = await self.get_basic()
-        current = basic.get("schemaVersion", "")
+    async def schema_version(self) -> str:
+        """The version the database records: ``BASIC.schemaVersion``, or for a database Memos 0.22
+        last opened, the newest entry of its ``migration_history`` table; ``""`` when neither."""
+        current = (await self.get_basic()).get("schemaVersion", "")
+        if not current and await self.driver.table_exists(self, "migration_history"):
+            rows = await self.fetch_all(sa.text("SELECT version FROM migration_history"))
+            versions = [str(r[0]) for r in rows if parse_version(str(r[0]))]
+            current = max(versions, key=parse_version, default="")
+        return current
+
+    async def _servable_version(self) -> str:
+        """:meth:`schema_version`, or :class:`SchemaError` when this build can neither serve nor upgrade it."""
+        current = await self.schema_version()
         cur = parse_version(current)
         if not cur or cur < parse_version(OLDEST_UPGRADABLE):
             raise SchemaError(
                 f"the database has schema version {current or '(none)'}, too old to upgrade: "
-                "upgrade it with Memos v0.25.3 first, then with Memos v0.28"
+                "open it once with Memos v0.25.3, which upgrades it to 0.25, then start memos-py again"
             )
         if cur > parse_version(SCHEMA_VERSION):
             raise SchemaError(
                 f"the database has schema version {current}, newer than {SCHEMA_VERSION} which "
                 "this memos-py serves: cannot downgrade; run a newer memos-py"
             )
-        if cur < parse_version(SCHEMA_VERSION):
-            steps = self.driver.migration_statements(current)
-            if steps is None:
-                raise SchemaError(
-                    f"the database has schema version {current}; memos-py serves {SCHEMA_VERSION} "
-                    "and cannot upgrade from there: open it once with Memos v0.28 to upgrade it"
-                )
-            await self.driver.execute_ddl(self, steps)
-            await self._write_basic({**basic, "schemaVersion": SCHEMA_VERSION})
+        return current
 
     async def get_basic(self) -> dict[str, Any]:
         t = tables.system_setting

@@ -19,7 +19,7 @@ class Driver:
 
     #: ``MEMOS_DRIVER`` value and SQLAlchemy dialect name.
     name: str = ""
-    #: Serialise write transactions in-process (SQLite has one writer; see ARCHITECTURE §5).
+    #: Serialise write transactions in-process (SQLite has one writer).
     serialize_writes: bool = False
 
     def __init__(self, config: Config) -> None:
@@ -60,11 +60,6 @@ class Driver:
             columns = ", ".join(c.name for c in index.columns)
             statements.append(f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table.name} ({columns})")
         await self.execute_ddl(store, statements)
-
-    def migration_statements(self, from_version: str) -> list[str] | None:
-        """DDL/DML that upgrades a schema from ``from_version`` to the latest, or ``None`` if this
-        driver cannot upgrade from there."""
-        return None
 
     @classmethod
     async def create_test_database(cls, server_dsn: str, name: str) -> str:

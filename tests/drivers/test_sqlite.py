@@ -180,7 +180,6 @@ async def test_two_stores_on_one_file_serialise_read_then_write(memos_client, tm
         ("0.21.0", "too old"),
         (None, "(none)"),
         ("", "(none)"),
-        ("0.27.0", "cannot upgrade"),
     ],
 )
 async def test_unservable_schema_version_is_refused(tmp_path, version, expect):
