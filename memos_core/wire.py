@@ -10,7 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from .errors import invalid
@@ -31,6 +31,31 @@ def format_time(ts: int | None) -> str:
     seconds = min(max(int(ts or 0), MIN_TIMESTAMP), MAX_TIMESTAMP)
     t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_HOUR_MINUTE = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
+_SECOND = tuple(f"{s:02d}Z" for s in range(60))
+
+
+def format_times(values: Iterable[int]) -> list[str]:
+    """:func:`format_time` of many values, byte for byte, at a fraction of the cost: a stats answer
+    lists one time per memo (10,000 and more), and building a datetime for each dominated it. Each
+    day's date part is formatted once; the time of day comes from two small tables."""
+    days: dict[int, str] = {}
+    out: list[str] = []
+    append = out.append
+    for value in values:
+        if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+            append(format_time(value))
+            continue
+        day, second = divmod(value, 86400)
+        prefix = days.get(day)
+        if prefix is None:
+            prefix = days[day] = dt.date.fromordinal(_EPOCH_ORDINAL + day).isoformat() + "T"
+        minute, second = divmod(second, 60)
+        append(prefix + _HOUR_MINUTE[minute] + _SECOND[second])
+    return out
 
 
 def _in_range(seconds: int) -> int:

@@ -1,4 +1,4 @@
-"""User statistics (SPEC §5.4): GetUserStats and ListAllUserStats.
+"""User statistics, as upstream answers them: GetUserStats and ListAllUserStats.
 
 The source set is NORMAL, non-comment memos the caller may read. For one user that is PUBLIC for
 anonymous callers, PUBLIC + PROTECTED for anyone else signed in (admins included: no bypass) and
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import invalid
 from ..store import stats as store
 from ..store import tables
-from ..wire import format_time
+from ..wire import format_times
 from . import access
 from .users import get_user
 
@@ -31,8 +31,8 @@ def stats_json(username: str, stats: store.UserStats | None) -> dict[str, Any]:
         "name": f"users/{username}/stats",
         "memoTypeStats": dict(stats.types),
         "tagCount": dict(stats.tags),
-        "memoCreatedTimestamps": [format_time(ts) for ts in stats.created],
-        # Upstream's odd format: the username with the numeric memo id (SPEC §5.4).
+        "memoCreatedTimestamps": format_times(stats.created),
+        # Upstream's odd format: the username with the numeric memo id.
         "pinnedMemos": [f"users/{username}/memos/{memo_id}" for memo_id in stats.pinned_ids],
         "totalMemoCount": stats.total,
     }

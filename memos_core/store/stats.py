@@ -1,14 +1,22 @@
-"""User statistics aggregated in SQL (SPEC §5.4).
+"""User statistics aggregated in SQL, as upstream's GetUserStats answers them.
 
-Three statements whatever the number of memos: per-memo timestamps and pins (the output lists one
-entry per memo), counts grouped by creator, and tag counts grouped by creator and tag. Only the
-JSON-array expansion of ``payload.tags`` differs per dialect (:func:`tag_elements`). Pages that draw
-a calendar use :func:`memo_day_counts` instead of the per-memo timestamps: one row per day.
+The output lists one entry per memo (its time, and its id when pinned), and mapping 10,000 result
+rows one by one costs far more than the query. So on SQLite and PostgreSQL a single statement
+grouped by creator returns everything: counts, and the per-memo times, pins and tag arrays each
+joined into one comma-separated string that Python splits. MySQL caps such strings
+(``group_concat_max_len``), so it reads them as rows instead: counts grouped by creator, a row per
+memo, tag counts grouped by creator and tag (:func:`tag_elements`). Either way the number of
+statements does not grow with the number of memos. Pages that draw a calendar use
+:func:`memo_day_counts` instead of the per-memo timestamps: one row per day.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
+import itertools
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,33 +87,92 @@ def _flag(store, key: str) -> Any:
     return sa.case((value.in_(["1", "true"]), 1), else_=0)
 
 
+def tag_arrays(dialect: str, payload: Any) -> Any:
+    """``payload.tags`` as the text of a JSON array; NULL when missing or not an array."""
+    if dialect == "sqlite":
+        return sa.case((sa.func.json_type(payload, "$.tags") == "array", sa.func.json_extract(payload, "$.tags")))
+    if dialect == "postgresql":
+        tags = sa.cast(payload, postgresql.JSONB).op("->")("tags")
+        return sa.case((sa.func.jsonb_typeof(tags) == "array", sa.cast(tags, sa.Text)))
+    raise NotImplementedError(f"tag arrays are not implemented for the {dialect} dialect")
+
+
+#: Dialects whose string aggregates have no length cap, so one statement reads every value.
+JOINED_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
+def _joined(text: Any) -> Any:
+    """Every non-NULL ``text`` of the group as one comma-separated string (NULL for none), in no
+    particular order: SQLite before 3.44 cannot order inside an aggregate, so callers sort."""
+    return sa.func.aggregate_strings(text, ",")
+
+
+def _split(joined: str | None) -> list[str]:
+    return joined.split(",") if joined else []
+
+
+def _tag_counts(joined: str | None) -> dict[str, int]:
+    """Tag -> memos, from comma-joined :func:`tag_arrays`; by tag, as SQL's GROUP BY gives them.
+
+    The garbage collector is paused while the arrays exist: a list per memo, 10,000 of them alive
+    at once, would be promoted through the generations and trigger full collections of the heap
+    (tens of milliseconds each); freed before it resumes, they are never collected at all.
+    """
+    if not joined:
+        return {}
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        arrays = json.loads(f"[{joined}]")
+        try:
+            counts = Counter(itertools.chain.from_iterable(arrays))
+        except TypeError:  # an element that is an array or an object: not a tag
+            counts = Counter(e for e in itertools.chain.from_iterable(arrays) if isinstance(e, str))
+        del arrays
+    finally:
+        if enabled:
+            gc.enable()
+    return {tag: counts[tag] for tag in sorted(e for e in counts if isinstance(e, str))}
+
+
 async def user_stats(store, where: Sequence[Any], *, timestamps: bool = True) -> dict[int, UserStats]:
     """Stats of NORMAL, non-comment memos matching ``where``, by creator id.
 
     Memos whose creator row is gone are left out (there is no user to name). ``timestamps=False``
-    skips the one statement that reads a row per memo (``created``/``pinned_ids`` stay empty), for
-    callers that need only the counts.
+    leaves out the per-memo values (``created``/``pinned_ids`` stay empty), for callers that need
+    only the counts.
     """
     base = [m.c.row_status == "NORMAL", not_comment(), *where]
     source = m.join(u, u.c.id == m.c.creator_id)
+    joined = store.dialect in JOINED_DIALECTS
 
-    counts = (
-        sa.select(
-            m.c.creator_id,
-            u.c.username,
-            sa.func.count().label("total"),
-            *(sa.func.sum(_flag(store, flag)).label(field) for field, flag in TYPE_FLAGS.items()),
-        )
-        .select_from(source)
-        .where(*base)
-        .group_by(m.c.creator_id, u.c.username)
-    )
+    columns = [
+        m.c.creator_id,
+        u.c.username,
+        sa.func.count().label("total"),
+        *(sa.func.sum(_flag(store, flag)).label(field) for field, flag in TYPE_FLAGS.items()),
+    ]
+    if joined:
+        columns.append(_joined(tag_arrays(store.dialect, m.c.payload)).label("tags"))
+    if joined and timestamps:
+        # Epoch seconds, and "seconds:id" of pinned memos so that they sort in the per-memo order.
+        created = sa.cast(m.c.created_ts, sa.String)
+        pin = sa.case((m.c.pinned, created + ":" + sa.cast(m.c.id, sa.String)))
+        columns += [_joined(created).label("created"), _joined(pin).label("pinned")]
+    counts = sa.select(*columns).select_from(source).where(*base).group_by(m.c.creator_id, u.c.username)
     out: dict[int, UserStats] = {}
     for row in await store.fetch_all(counts):
         stats = UserStats(username=row["username"], total=int(row["total"]))
         stats.types = {field: int(row[field] or 0) for field in TYPE_FLAGS}
         out[row["creator_id"]] = stats
-    if not out:
+        if joined:
+            stats.tags = _tag_counts(row["tags"])
+        if joined and timestamps:
+            # Newest first, ties by id (descending): the order of the per-memo statement below.
+            stats.created = sorted(map(int, _split(row["created"])), reverse=True)
+            pinned = sorted((tuple(map(int, p.split(":"))) for p in _split(row["pinned"])), reverse=True)
+            stats.pinned_ids = [memo_id for _, memo_id in pinned]
+    if joined or not out:
         return out
 
     if timestamps:
@@ -126,7 +193,7 @@ async def user_stats(store, where: Sequence[Any], *, timestamps: bool = True) ->
 
 
 async def _per_memo(store, source: Any, base: Sequence[Any], out: dict[int, UserStats]) -> None:
-    """Fill ``created`` (newest first) and ``pinned_ids``: the output lists one entry per memo."""
+    """Fill ``created`` (newest first) and ``pinned_ids`` from a row per memo."""
     memos = (
         sa.select(m.c.creator_id, m.c.id, m.c.created_ts, m.c.pinned)
         .select_from(source)

@@ -1,8 +1,10 @@
-"""User stats (SPEC §5.4), checked against a brute-force count over the API's own ListMemos output."""
+"""User stats, checked against a brute-force count over the API's own ListMemos output."""
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -145,7 +147,7 @@ async def test_list_all_user_stats_matches_brute_force(memos_client, world, call
 
 
 async def test_visibility_rules_explicitly(memos_client, world):
-    """SPEC §5.4: anonymous PUBLIC; others (admin included) PUBLIC + PROTECTED; self everything."""
+    """As upstream: anonymous PUBLIC; others (admin included) PUBLIC + PROTECTED; self everything."""
 
     async def total(headers, username="alice"):
         r = await memos_client.get(f"/api/v1/users/{username}:getStats", headers=headers)
@@ -281,3 +283,102 @@ async def test_instance_stats_match_a_brute_force_count(memos_client, world):
         "attachmentSizeBytes": str(len(b"hello") + len(b"world!!")),
     }
     assert stats["memoVisibilityCounts"]["NORMAL"] == {"PUBLIC": 3, "PROTECTED": 3, "PRIVATE": 3}
+
+
+# -- exact answers: list order, ties, extreme times, tags as stored ----------------------------------
+#: The earliest, an early and the latest time each driver stores: the Timestamp range, or MySQL's
+#: TIMESTAMP range (1970 to 2038) there.
+EXTREMES = {
+    "mysql": ("1970-01-01T00:00:01Z", "1970-01-02T03:04:05Z", "2038-01-19T03:14:07Z"),
+    None: ("0001-01-01T00:00:00Z", "1969-07-20T20:17:40Z", "9999-12-31T23:59:59Z"),
+}
+
+
+def exact_memos(driver: str) -> list[tuple[str, str, str, bool, str]]:
+    """(uid, content, visibility, pinned, createTime): three memos share a createTime (ties go by
+    id, newest id first), the others sit at the ends of the range the driver stores."""
+    first, early, last = EXTREMES.get(driver, EXTREMES[None])
+    return [
+        ("t1", "#日本語 #a/b first of the tie", "PUBLIC", True, "2024-05-01T00:00:00Z"),
+        ("t2", "#日本語 second of the tie [l](https://x.y)", "PROTECTED", True, "2024-05-01T00:00:00Z"),
+        ("t3", "ancient #old", "PRIVATE", True, first),
+        ("t4", "early\n\n- [ ] todo", "PUBLIC", False, early),
+        ("t5", "far future #future", "PROTECTED", False, last),
+        ("t6", "third of the tie, no tags", "PRIVATE", True, "2024-05-01T00:00:00Z"),
+        ("t7", "#stored tags replaced below", "PUBLIC", False, "2024-06-01T12:34:56Z"),
+    ]
+
+
+#: Tags as a database written by another Memos server may hold them: characters that the markdown
+#: parser never yields but that the JSON of the payload must carry through intact.
+STORED_TAGS = ['say "hi"', "a,b", "x],[y", "back\\slash", "日本語", "{}"]
+
+
+async def expected_stats(client, headers, username: str) -> dict:
+    """``username``'s UserStats as this caller should see it, from ListMemos, ordered here."""
+    r = await client.get("/api/v1/memos", params={"pageSize": "1000"}, headers=headers)
+    assert r.status == 200
+    ids = await memo_ids(client)
+    mine = [m for m in (await r.json())["memos"] if m["creator"] == f"users/{username}"]
+    for m in mine:
+        m["id"] = ids[m["name"].removeprefix("memos/")]
+    mine.sort(key=lambda m: (dt.datetime.fromisoformat(m["createTime"].replace("Z", "+00:00")), m["id"]), reverse=True)
+    flags = [("linkCount", "hasLink"), ("codeCount", "hasCode"), ("todoCount", "hasTaskList")]
+    flags.append(("undoCount", "hasIncompleteTasks"))
+    return {
+        "name": f"users/{username}/stats",
+        "memoTypeStats": {field: sum(int(m["property"][flag]) for m in mine) for field, flag in flags},
+        "tagCount": dict(collections.Counter(t for m in mine for t in m["tags"])),
+        "memoCreatedTimestamps": [m["createTime"] for m in mine],
+        "pinnedMemos": [f"users/{username}/memos/{m['id']}" for m in mine if m["pinned"]],
+        "totalMemoCount": len(mine),
+    }
+
+
+async def test_user_stats_exact_order_extreme_times_and_stored_tags(memos_client, memos_users, memos_config):
+    alice, bob = await memos_users("alice"), await memos_users("bob")
+    first, early, last = EXTREMES.get(memos_config.driver, EXTREMES[None])
+    for uid, content, visibility, pinned, created in exact_memos(memos_config.driver):
+        body = {"content": content, "visibility": visibility, "pinned": pinned, "createTime": created}
+        r = await memos_client.post(f"/api/v1/memos?memoId={uid}", json=body, headers=alice.headers)
+        assert r.status == 200, await r.json()
+    # Left out: an archived (pinned, tagged) memo and a comment.
+    r = await memos_client.post(
+        "/api/v1/memos?memoId=t8", json={"content": "#old archived", "pinned": True}, headers=alice.headers
+    )
+    assert r.status == 200
+    r = await memos_client.patch("/api/v1/memos/t8?updateMask=state", json={"state": "ARCHIVED"}, headers=alice.headers)
+    assert r.status == 200
+    r = await memos_client.post("/api/v1/memos/t1/comments", json={"content": "#old comment"}, headers=bob.headers)
+    assert r.status == 200
+    ctx = memos_client.app[CONTEXT]
+    async with ctx.store.connection():
+        await ctx.store.execute(
+            tables.memo.update()
+            .where(tables.memo.c.uid == "t7")
+            .values(payload=json.dumps({"tags": STORED_TAGS}, ensure_ascii=False))
+        )
+        if memos_config.driver != "mysql":  # times past either end, clamped as protojson would
+            for uid, beyond in (("t3", -62135596800 - 1000), ("t5", 253402300799 + 1000)):
+                await ctx.store.execute(tables.memo.update().where(tables.memo.c.uid == uid).values(created_ts=beyond))
+
+    for headers in (alice.headers, bob.headers, {}):
+        expected = await expected_stats(memos_client, headers, "alice")
+        r = await memos_client.get("/api/v1/users/alice:getStats", headers=headers)
+        assert r.status == 200
+        assert await r.json() == expected
+        r = await memos_client.get("/api/v1/users:stats", headers=headers)
+        assert r.status == 200
+        assert [s for s in (await r.json())["stats"] if s["name"] == "users/alice/stats"] == [expected]
+
+    # The expectation is not vacuous: what the owner sees, spelled out.
+    r = await memos_client.get("/api/v1/users/alice:getStats", headers=alice.headers)
+    got = await r.json()
+    ids = await memo_ids(memos_client)
+    ties = ["2024-05-01T00:00:00Z"] * 3
+    assert got["memoCreatedTimestamps"] == [last, "2024-06-01T12:34:56Z", *ties, early, first]
+    assert got["pinnedMemos"] == [f"users/alice/memos/{ids[uid]}" for uid in ("t6", "t2", "t1", "t3")]
+    assert got["tagCount"] == {**dict.fromkeys(STORED_TAGS, 1), "日本語": 3, "a/b": 1, "old": 1, "future": 1}
+    assert got["memoTypeStats"] == {"linkCount": 1, "codeCount": 0, "todoCount": 1, "undoCount": 1}
+    r = await memos_client.get("/api/v1/users/alice:getStats")
+    assert (await r.json())["memoCreatedTimestamps"] == ["2024-06-01T12:34:56Z", "2024-05-01T00:00:00Z", early]
