@@ -1,5 +1,9 @@
 """``memos copy-db``: move an instance from one database to another, verified row for row.
 
+The source is read in one consistent read transaction (the driver's ``consistent_read``): copy and
+verification see the same snapshot, so a copy taken while a server writes is a state the source was
+in. ``memos backup`` and ``memos restore`` (:mod:`memos_core.backup`) use the same machinery.
+
 Every Memos table is copied with its ids, so names, tokens, relations and the instance secret keep
 working. memos-py's own bookkeeping tables (failed sign-ins, plugins' tables such as the scheduler's
 run claims) are not copied: they hold nothing worth keeping and are recreated empty on the target.
@@ -11,9 +15,10 @@ are read back and compared row by row; any difference fails the command.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +55,10 @@ JSON_COLUMNS = {
     ("idp", "config"),
     ("inbox", "message"),
 }
+
+
+#: ``progress(table, rows_done, rows_total)``, called as each table's rows are written (may be async).
+Progress = Callable[[str, int, int], Awaitable[None] | None]
 
 
 class CopyError(RuntimeError):
@@ -116,8 +125,17 @@ def open_store(config: Config) -> Store:
     return Store(load_plugins(config).driver)
 
 
-async def copy_database(source: Store, target: Store) -> list[TableReport]:
-    """Copy every table of ``source`` into the empty ``target`` and verify it. Both are connected."""
+async def _report(progress: Progress | None, table: str, done: int, total: int) -> None:
+    if progress is not None:
+        result = progress(table, done, total)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def copy_database(source: Store, target: Store, *, progress: Progress | None = None) -> list[TableReport]:
+    """Copy every table of ``source`` into the empty ``target`` and verify it. Both are connected.
+
+    The source is read in one snapshot (counts, rows and the verification alike)."""
     known = [tables.metadata.tables[name] for name in TABLE_ORDER]
     async with source.connection():
         if not await source.driver.table_exists(source, "memo"):
@@ -132,11 +150,13 @@ async def copy_database(source: Store, target: Store) -> list[TableReport]:
                 raise CopyError(f"the target database is not empty: table {t.name} has rows")
 
     reports = []
-    async with source.connection(), target.connection():
+    async with source.connection(), target.connection(), source.driver.consistent_read(source):
+        totals = {t.name: await _count(source, t) for t in known}  # the first read: the snapshot starts here
         async with target.transaction():
             await target.execute(tables.system_setting.delete())
             for t in known:
                 n = 0
+                await _report(progress, t.name, 0, totals[t.name])
                 async for batch in _rows(source, t):
                     for row in batch:
                         try:
@@ -147,6 +167,7 @@ async def copy_database(source: Store, target: Store) -> list[TableReport]:
                                 "nothing was copied (the target is as empty as before)"
                             ) from e
                     n += len(batch)
+                    await _report(progress, t.name, n, totals[t.name])
                 reports.append(TableReport(t.name, n))
             await target.driver.reset_sequences(target, [t for t in known if "id" in t.c])
         try:
@@ -170,12 +191,12 @@ async def verify(source: Store, target: Store, known: list[sa.Table]) -> None:
                     raise CopyError(f"table {t.name}, column {column}: {va!r} != {vb!r}")
 
 
-async def run(source_config: Config, target_config: Config) -> list[TableReport]:
+async def run(source_config: Config, target_config: Config, *, progress: Progress | None = None) -> list[TableReport]:
     source, target = open_store(source_config), open_store(target_config)
     await source.connect()
     await target.connect()
     try:
-        return await copy_database(source, target)
+        return await copy_database(source, target, progress=progress)
     finally:
         await source.disconnect()
         await target.disconnect()

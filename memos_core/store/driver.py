@@ -61,6 +61,22 @@ class Driver:
             statements.append(f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table.name} ({columns})")
         await self.execute_ddl(store, statements)
 
+    #: Statements opening a read-only transaction that sees every table as of one moment, while
+    #: writers go on (SQLite in WAL mode: a deferred transaction's snapshot starts at its first read).
+    snapshot_statements: tuple[str, ...] = ("BEGIN",)
+
+    @contextlib.asynccontextmanager
+    async def consistent_read(self, store) -> Any:
+        """Hold a consistent read transaction on the current task's connection (``memos backup``,
+        ``memos copy-db``): every statement inside reads one snapshot of the whole database, so a
+        copy taken while the server writes is still a state the database was in."""
+        await self.execute_ddl(store, list(self.snapshot_statements))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection has no transaction left to end
+                await self.execute_ddl(store, ["ROLLBACK"])
+
     @classmethod
     async def create_test_database(cls, server_dsn: str, name: str) -> str:
         """Create a new database ``name`` on the server of ``server_dsn``; return its DSN.

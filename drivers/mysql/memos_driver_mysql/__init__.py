@@ -41,6 +41,12 @@ class _Database(databases.Database):
 
 class MySQLDriver(Driver):
     name = "mysql"
+    #: Sessions run READ COMMITTED, under which WITH CONSISTENT SNAPSHOT is ignored: the next
+    #: transaction alone is made REPEATABLE READ, and its InnoDB snapshot is taken at once.
+    snapshot_statements = (
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    )
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

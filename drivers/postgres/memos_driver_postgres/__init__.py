@@ -88,6 +88,8 @@ def _quote(name: str) -> str:
 class PostgresDriver(Driver):
     name = "postgresql"
     serialize_writes = False  # PostgreSQL handles concurrent writers itself (row locks, MVCC)
+    #: One snapshot for the whole transaction, taken at its first statement.
+    snapshot_statements = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",)
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
