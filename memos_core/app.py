@@ -11,6 +11,7 @@ from aiohttp import web
 from .api.v1 import create_api_app
 from .api.v1.jsonutil import has_nul
 from .avatar import routes as avatar_routes
+from .backup import guard_migrations
 from .config import Config
 from .context import CONTEXT, Context
 from .cors import add_cors_headers, preflight_middleware
@@ -55,7 +56,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     """Build the aiohttp application: load plugins, wire the store, mount the API."""
     config = config or Config.from_env()
     plugins = plugins or load_plugins(config, extra=extra_plugins)
-    store = Store(plugins.driver)
+    store = guard_migrations(Store(plugins.driver))  # a backup before any schema upgrade
     ctx = Context(config=config, plugins=plugins, store=store)
     ctx.live = LiveHub(store, config.live_poll_interval)
 

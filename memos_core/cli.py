@@ -1,4 +1,4 @@
-"""The ``memos`` command: ``memos serve``, ``memos plugins``, ``memos version``."""
+"""The ``memos`` command: ``memos serve``, ``plugins``, ``version``, ``copy-db``, ``backup``, ``restore``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def _config(args: argparse.Namespace) -> Config:
         "instance_url": args.instance_url.rstrip("/") if args.instance_url else None,
         "unix_sock": args.unix_sock,
         "workers": getattr(args, "workers", None),
+        "skip_backup": getattr(args, "skip_backup", None),
     }
     if args.demo:
         overrides["mode"] = "demo"
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server")
     _add_config_flags(serve)
+    serve.add_argument(
+        "--skip-backup",
+        action="store_true",
+        default=None,
+        help="upgrade an older schema without backing it up first (MEMOS_SKIP_BACKUP)",
+    )
     plugins = sub.add_parser("plugins", help="list the driver and plugins that would be loaded")
     _add_config_flags(plugins)
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -66,6 +73,23 @@ def main(argv: list[str] | None = None) -> int:
         copy.add_argument(
             f"--{side}-data", default="", help=f"data folder of the {side} instance (sqlite default file)"
         )
+    backup = sub.add_parser(
+        "backup", help="snapshot the database (the server may run) into one SQLite file, verified row for row"
+    )
+    backup.add_argument("file", help="the backup file to create (must not exist)")
+    backup.add_argument("--data", help="data folder (MEMOS_DATA); SQLite's default file, LOCAL attachments")
+    backup.add_argument("--driver", help="database driver: sqlite, postgres or mysql (MEMOS_DRIVER)")
+    backup.add_argument("--dsn", help="database DSN (MEMOS_DSN); for sqlite, a file path")
+    backup.add_argument("--mode", choices=["prod", "demo", "dev"], help="MEMOS_MODE (demo: memos_demo.db)")
+    backup.add_argument("--attachments", action="store_true", help="include the files of LOCAL attachments")
+    restore = sub.add_parser("restore", help="restore a backup file into an empty database, verified row for row")
+    restore.add_argument("file", help="a file made by memos backup")
+    restore.add_argument("--to-driver", required=True, help="driver of the target database (sqlite, postgres, mysql)")
+    restore.add_argument("--to-dsn", default="", help="DSN of the target database (sqlite: a file path)")
+    restore.add_argument(
+        "--to-data", default="", help="data folder of the new instance (sqlite default file, attachment files)"
+    )
+    restore.add_argument("--attachments", action="store_true", help="write the backup's attachment files too")
     args = parser.parse_args(argv)
 
     if args.command == "version":
@@ -88,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "copy-db":
         return _copy_db(args)
+    if args.command in ("backup", "restore"):
+        return _backup_or_restore(args)
     if args.command == "serve":
         try:
             config = _config(args)
@@ -120,6 +146,68 @@ def _copy_db(args: argparse.Namespace) -> int:
     for r in reports:
         print(f"{r.name:16} {r.rows:8d} rows")
     print("copied and verified row for row")
+    return 0
+
+
+class ProgressLines:
+    """Progress of a copy: a redrawn bar per table on a terminal, one plain line per table otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.done: set[str] = set()
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        if table in self.done:
+            return
+        if self.tty:
+            filled = self.WIDTH * done // total if total else self.WIDTH
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r{table:16} [{bar}] {done}/{total}{end}")
+            self.stream.flush()
+        elif done >= total:
+            print(
+                f"{table:16} {done:8d} rows" if table != "attachment files" else f"{table:16} {done:8d}",
+                file=self.stream,
+                flush=True,
+            )
+        if done >= total:
+            self.done.add(table)
+
+
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .backup import BackupError, backup, restore
+    from .copydb import CopyError
+    from .plugins import PluginError
+    from .store import SchemaError
+
+    progress = ProgressLines()
+    try:
+        if args.command == "backup":
+            overrides = {"data": args.data, "driver": args.driver, "dsn": args.dsn, "mode": args.mode}
+            source = Config.from_env(**overrides)
+            manifest = asyncio.run(backup(source, args.file, attachments=args.attachments, progress=progress))
+            print(
+                f"backed up schema {manifest.schema_version} ({sum(manifest.rows.values())} rows, "
+                f"{manifest.files} attachment files) to {args.file}, verified row for row"
+            )
+        else:
+            target = Config(driver=args.to_driver, dsn=args.to_dsn, data=args.to_data)
+            result = asyncio.run(restore(args.file, target, attachments=args.attachments, progress=progress))
+            for note in result.notes:
+                print(f"note: {note}")
+            print(
+                f"restored schema {result.manifest.schema_version} from {args.file} "
+                f"({result.files_written} attachment files written), verified row for row"
+            )
+    except (BackupError, CopyError, PluginError, SchemaError, ValueError, OSError) as e:
+        print(f"memos: {args.command} failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -91,6 +91,8 @@ class Config:
     #: MEMOS_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed (see memos_core.clientip)
     trusted_proxies: tuple[str, ...] = ()
     workers: int = 1  # MEMOS_WORKERS: server processes sharing the listening socket (see memos_core.workers)
+    #: MEMOS_SKIP_BACKUP / --skip-backup: migrate without the backup first (see memos_core.backup)
+    skip_backup: bool = False
     version: str = "0.28.0"
 
     def __post_init__(self) -> None:
@@ -142,6 +144,7 @@ class Config:
             "live_poll_interval": float(get("LIVE_POLL_INTERVAL", "0.5") or 0.5),
             "trusted_proxies": parse_trusted_proxies(get("TRUSTED_PROXIES")),
             "workers": _whole_number("MEMOS_WORKERS", get("WORKERS", "1") or "1"),
+            "skip_backup": flag("SKIP_BACKUP"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):

@@ -118,10 +118,11 @@ def supervise(config: Config) -> int:
 
 async def _migrate_once(config: Config) -> None:
     """Create or upgrade the core schema before the workers start (they then only find it current)."""
+    from .backup import guard_migrations
     from .plugins import load_plugins
     from .store import Store
 
-    store = Store(load_plugins(config).driver)
+    store = guard_migrations(Store(load_plugins(config).driver))  # a backup before any schema upgrade
     await store.connect()
     try:
         await store.migrate(demo=config.demo)
