@@ -121,3 +121,132 @@ def test_safezip_reads_from_a_path(tmp_path):
     with safezip.open_zip(path) as z:
         assert z.read("a.md") == b"x"
     assert "does not exist" in refused(tmp_path / "missing.zip")
+
+
+# --------------------------------------------------------------------------- Markdown
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+
+NOTE_WITH_FRONT_MATTER = """---
+uid: trip-notes
+created: 2023-05-01T09:30:00+02:00
+updated: 1700000000
+visibility: public
+pinned: true
+state: ARCHIVED
+tags: [travel, "#京都", ideas]
+location: {placeholder: Kyoto, latitude: 35.0116, longitude: 135.7681}
+---
+# 京都 trip 🗾
+
+Temples #travel and ![gate](img/torii%20gate.png) and [plan](../notes/plan.md "plan").
+<img src="img/map.jpg"> [web](https://example.com/x.png) ![missing](img/none.png)
+"""
+
+
+def markdown_tree() -> dict[str, bytes | str]:
+    return {
+        "notes/trip.md": NOTE_WITH_FRONT_MATTER,
+        "notes/img/torii gate.png": PNG,
+        "notes/img/map.jpg": b"\xff\xd8\xff\xe0 jpeg",
+        "notes/plan.md": "Plain note #todo, 你好 👋\n\n---\n\nafter a rule\n",
+        "notes/diary.txt": "\ufeffa text file",
+        "notes/unused.bin": b"\0\1",
+        ".hidden/secret.md": "skip me",
+        "__MACOSX/notes/._trip.md": "skip me",
+    }
+
+
+def check_markdown_memos(memos, plan_time: int) -> None:
+    by_key = {m.key: m for m in memos}
+    assert sorted(by_key) == ["notes/diary.txt", "notes/plan.md", "notes/trip.md"]
+    trip = by_key["notes/trip.md"]
+    assert trip.content.startswith("# 京都 trip 🗾\n\nTemples #travel and ![gate](img/torii%20gate.png)")
+    assert "uid:" not in trip.content
+    assert trip.uid == "trip-notes"
+    assert trip.create_time == 1682926200  # 07:30 UTC
+    assert trip.update_time == 1700000000
+    assert (trip.visibility, trip.pinned, trip.archived) == ("PUBLIC", True, True)
+    assert trip.tags == ["京都", "ideas"]  # travel is already in the content
+    assert trip.location == {"placeholder": "Kyoto", "latitude": 35.0116, "longitude": 135.7681}
+    assert [(a.filename, a.type, a.data) for a in trip.attachments] == [
+        ("torii gate.png", "image/png", PNG),
+        ("map.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 jpeg"),
+    ]
+    assert trip.references == ["notes/plan.md"]
+
+    plan = by_key["notes/plan.md"]
+    assert plan.content == "Plain note #todo, 你好 👋\n\n---\n\nafter a rule\n"
+    assert (plan.create_time, plan.update_time) == (plan_time, plan_time)
+    assert (plan.visibility, plan.pinned, plan.archived, plan.tags, plan.uid) == ("PRIVATE", False, False, [], "")
+    assert plan.attachments == [] and plan.references == []
+    assert by_key["notes/diary.txt"].content == "a text file"
+
+
+def test_markdown_zip():
+    from memos_core.portability.readers import markdown
+
+    data = make_zip(markdown_tree(), date=(2022, 1, 2, 3, 4, 6))
+    check_markdown_memos(markdown.read_zip(data), plan_time=1641092646)
+
+
+def test_markdown_folder(tmp_path):
+    from memos_core.portability.readers import markdown
+
+    for name, data in markdown_tree().items():
+        path = tmp_path / "root" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.utime(tmp_path / "root/notes/plan.md", (1641092646, 1641092646))
+    # a link inside the folder is fine (and not read twice)
+    os.symlink(tmp_path / "root/notes/img", tmp_path / "root/notes/pictures")
+    check_markdown_memos(markdown.read_folder(tmp_path / "root"), plan_time=1641092646)
+
+
+def test_markdown_folder_refuses_a_symlink_out_of_it(tmp_path):
+    from memos_core.portability.readers import markdown
+
+    (tmp_path / "outside.md").write_text("private")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root/a.md").write_text("a")
+    os.symlink(tmp_path / "outside.md", tmp_path / "root/leak.md")
+    with pytest.raises(ImportRefused, match=r"leak\.md is a symbolic link pointing outside the folder"):
+        markdown.read_folder(tmp_path / "root")
+    os.unlink(tmp_path / "root/leak.md")
+    os.symlink(tmp_path, tmp_path / "root/up")
+    with pytest.raises(ImportRefused, match="up is a symbolic link pointing outside"):
+        markdown.read_folder(tmp_path / "root")
+    os.unlink(tmp_path / "root/up")
+    assert [m.key for m in markdown.read_folder(tmp_path / "root")] == ["a.md"]
+    with pytest.raises(ImportRefused, match="not a folder"):
+        markdown.read_folder(tmp_path / "root/a.md")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("---\nvisibility: [\n---\nx", "front matter is not valid YAML"),
+        ("---\nvisibility: secret\n---\nx", "visibility must be one of"),
+        ("---\ncreated: next tuesday\n---\nx", "created 'next tuesday' is not a time"),
+        ("---\npinned: maybe\n---\nx", "pinned must be true or false"),
+        ("---\nstate: DELETED\n---\nx", "state must be NORMAL or ARCHIVED"),
+        ("---\ntags: {a: 1}\n---\nx", "tags must be a list"),
+        ("---\nlocation: {latitude: 200, longitude: 0}\n---\nx", "out of range"),
+    ],
+)
+def test_markdown_bad_front_matter_is_refused_naming_the_file(text, message):
+    from memos_core.portability.readers import markdown
+
+    with pytest.raises(ImportRefused, match=message) as e:
+        markdown.read_zip(make_zip({"ok.md": "fine", "dir/bad.md": text}))
+    assert str(e.value).startswith("dir/bad.md: ")
+
+
+def test_markdown_refuses_non_utf8_and_unsafe_zips():
+    from memos_core.portability.readers import markdown
+
+    with pytest.raises(ImportRefused, match=r"latin\.md is not UTF-8"):
+        markdown.read_zip(make_zip({"latin.md": "café".encode("latin-1")}))
+    with pytest.raises(ImportRefused, match="outside the archive"):
+        markdown.read_zip(make_zip({"a.md": "x", "../evil.md": "y"}))
+    assert markdown.read_zip(make_zip({"a.png": PNG})) == []
