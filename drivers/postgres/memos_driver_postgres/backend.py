@@ -24,6 +24,7 @@ import asyncio
 import logging
 import typing
 
+from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds ``disconnect()`` waits for connections still in use before closing them by force.
 CLOSE_TIMEOUT = 10.0
+
+
+#: Column maps of compiled-once statements, by ``id()`` of their result columns (kept alive here).
+_COLUMN_MAPS: dict[int, tuple[typing.Any, typing.Any]] = {}
+_COLUMN_MAPS_SIZE = 2048
 
 
 class MemosPGDialect(PGDialect_asyncpg):
@@ -52,6 +58,7 @@ def make_dialect(paramstyle: str) -> MemosPGDialect:
 
 class MemosPostgresConnection(PostgresConnection):
     statement_cache: StatementCache | None = None
+    _prepared_columns: typing.Any = None  # result columns of the statement _compile last prepared
 
     def _compile(self, query: ClauseElement) -> tuple[str, list, typing.Any]:
         """A cached SELECT's ``$n`` text, positional arguments (bind processors applied) and result
@@ -59,8 +66,39 @@ class MemosPostgresConnection(PostgresConnection):
         cache = self.statement_cache
         prepared = cache.prepare(query) if cache is not None else None
         if prepared is None:
+            self._prepared_columns = None
             return super()._compile(query)
+        self._prepared_columns = prepared.result_columns
         return prepared.statement, prepared.args, prepared.result_columns
+
+    def _column_maps(self, result_columns: typing.Any) -> typing.Any:
+        """``databases``' column maps (they render every column to text) once per compiled-once
+        statement, whose result columns are the same list object on every run."""
+        if result_columns is not self._prepared_columns:
+            return create_column_maps(result_columns)
+        entry = _COLUMN_MAPS.get(id(result_columns))
+        if entry is not None and entry[0] is result_columns:
+            return entry[1]
+        maps = create_column_maps(result_columns)
+        if len(_COLUMN_MAPS) >= _COLUMN_MAPS_SIZE:
+            _COLUMN_MAPS.clear()
+        _COLUMN_MAPS[id(result_columns)] = (result_columns, maps)
+        return maps
+
+    async def fetch_all(self, query: ClauseElement) -> list[Record]:
+        assert self._connection is not None, "Connection is not acquired"
+        query_str, args, result_columns = self._compile(query)
+        rows = await self._connection.fetch(query_str, *args)
+        maps = self._column_maps(result_columns)
+        return [Record(row, result_columns, self._dialect, maps) for row in rows]
+
+    async def fetch_one(self, query: ClauseElement) -> Record | None:
+        assert self._connection is not None, "Connection is not acquired"
+        query_str, args, result_columns = self._compile(query)
+        row = await self._connection.fetchrow(query_str, *args)
+        if row is None:
+            return None
+        return Record(row, result_columns, self._dialect, self._column_maps(result_columns))
 
 
 class MemosPostgresBackend(PostgresBackend):
