@@ -5,6 +5,7 @@ server. The readers touch no database; the remote one is tested against a real m
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zipfile
@@ -250,3 +251,93 @@ def test_markdown_refuses_non_utf8_and_unsafe_zips():
     with pytest.raises(ImportRefused, match="outside the archive"):
         markdown.read_zip(make_zip({"a.md": "x", "../evil.md": "y"}))
     assert markdown.read_zip(make_zip({"a.png": PNG})) == []
+
+
+# --------------------------------------------------------------------------- Google Keep
+
+
+def keep_note(**fields) -> str:
+    note = {
+        "color": "DEFAULT",
+        "isTrashed": False,
+        "isPinned": False,
+        "isArchived": False,
+        "title": "",
+        "textContent": "",
+        "userEditedTimestampUsec": 1700000000123456,
+        "createdTimestampUsec": 1690000000654321,
+        "textContentHtml": "<p>ignored</p>",
+    }
+    note.update(fields)
+    return json.dumps(note, ensure_ascii=False)
+
+
+def keep_takeout() -> dict[str, bytes | str]:
+    return {
+        "Takeout/archive_browser.html": "<html></html>",
+        "Takeout/Keep/Labels.txt": "Road trip\n",
+        "Takeout/Keep/Groceries.json": keep_note(
+            title="Groceries 🛒",
+            listContent=[{"text": "牛乳", "isChecked": False}, {"text": "bread\n rolls", "isChecked": True}],
+            labels=[{"name": "Road trip"}, {"name": "家事"}, {"name": "Road trip"}],
+            isPinned=True,
+        ),
+        "Takeout/Keep/Old idea.json": keep_note(
+            textContent="Archived #idea with a link https://example.com/a",
+            annotations=[
+                {"description": "", "source": "WEBLINK", "title": "A", "url": "https://example.com/a"},
+                {"description": "", "source": "WEBLINK", "title": "Docs [v2]", "url": "https://example.com/docs"},
+            ],
+            isArchived=True,
+        ),
+        "Takeout/Keep/Deleted.json": keep_note(textContent="in the bin", isTrashed=True),
+        "Takeout/Keep/Photo.json": keep_note(
+            title="Photo",
+            textContent="see picture",
+            attachments=[
+                {"filePath": "1a2b3c.jpeg", "mimetype": "image/jpeg"},
+                {"filePath": "gone.png", "mimetype": "image/png"},
+            ],
+            createdTimestampUsec=0,
+        ),
+        "Takeout/Keep/1a2b3c.jpg": b"\xff\xd8\xff\xe0 photo",
+    }
+
+
+def test_keep_takeout():
+    from memos_core.portability.readers import keep
+
+    memos = keep.read_zip(make_zip(keep_takeout()))
+    by_key = {m.key: m for m in memos}
+    assert sorted(by_key) == ["Groceries.json", "Old idea.json", "Photo.json"]  # the trashed one is skipped
+
+    groceries = by_key["Groceries.json"]
+    assert groceries.content == "# Groceries 🛒\n\n- [ ] 牛乳\n- [x] bread rolls"
+    assert groceries.tags == ["Road-trip", "家事"]
+    assert (groceries.pinned, groceries.archived, groceries.visibility) == (True, False, "PRIVATE")
+    assert (groceries.create_time, groceries.update_time) == (1690000000, 1700000000)
+
+    idea = by_key["Old idea.json"]
+    assert idea.content == (
+        "Archived #idea with a link https://example.com/a\n\n[Docs \\[v2\\]](https://example.com/docs)"
+    )
+    assert (idea.pinned, idea.archived, idea.tags) == (False, True, [])
+
+    photo = by_key["Photo.json"]
+    assert photo.content == "# Photo\n\nsee picture"
+    assert [(a.filename, a.type, a.data) for a in photo.attachments] == [
+        ("1a2b3c.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 photo")
+    ]
+    assert (photo.create_time, photo.update_time) == (1700000000, 1700000000)
+
+
+def test_keep_refusals():
+    from memos_core.portability.readers import keep
+
+    with pytest.raises(ImportRefused, match="No Google Keep notes"):
+        keep.read_zip(make_zip({"Takeout/Keep/readme.txt": "x"}))
+    with pytest.raises(ImportRefused, match=r"Takeout/Keep/broken\.json is not a valid Keep note"):
+        keep.read_zip(make_zip({"Takeout/Keep/broken.json": "{not json"}))
+    with pytest.raises(ImportRefused, match="outside the archive"):
+        keep.read_zip(make_zip({**keep_takeout(), "Takeout/Keep/../../x.json": "{}"}))
+    assert keep.label_to_tag("  a b#c.d  ") == "a-b-c-d"
