@@ -1,4 +1,4 @@
-"""``GET /file/users/{username}/avatar``: the bytes of an avatar stored as a data URI (SPEC §2.1).
+"""``GET /file/users/{username}/avatar``: the bytes of an avatar stored as a data URI.
 
 Public, looked up by exact username. A missing user or an empty avatar is 404; an avatar that is a
 plain URL (set by an identity provider) is 404 here too, since clients use that URL directly

@@ -1,4 +1,4 @@
-"""``GET|HEAD /file/attachments/{uid}/{filename}``: the bytes of an attachment (SPEC §2.1).
+"""``GET|HEAD /file/attachments/{uid}/{filename}``: the bytes of an attachment.
 
 The filename segment is ignored; the attachment is found by uid. Who may read it is decided by
 :func:`memos_core.services.access.check_attachment_read`; the caller is the bearer credential
@@ -348,7 +348,7 @@ async def get_attachment_file(request: web.Request) -> web.StreamResponse:
 
 
 def is_android_motion_photo(row: Mapping[str, Any]) -> bool:
-    """Tagged on upload as an Android motion photo with an embedded video (SPEC §8.1)."""
+    """Tagged on upload as an Android motion photo with an embedded video."""
     motion = memos_store.loads(row["payload"]).get("motionMedia")
     return (
         isinstance(motion, dict)

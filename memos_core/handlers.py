@@ -15,7 +15,7 @@ _NO_DB_CONNECTION = "memos_no_db_connection"
 def no_db_connection(handler: Handler) -> Handler:
     """Mark a handler that never touches the database, so no pooled connection is held for it.
 
-    Every other request holds one connection for its whole life (ARCHITECTURE §5). A handler that
+    Every other request holds one connection for its whole life. A handler that
     waits on the network instead (a proxy, a long poll) must not pin a connection meanwhile, or a
     few slow peers could drain the pool.
     """

@@ -1,4 +1,4 @@
-"""Live refresh (SPEC §2.3): memo and reaction changes pushed to ``GET /api/v1/sse`` streams.
+"""Live refresh: memo and reaction changes pushed to ``GET /api/v1/sse`` streams.
 
 Several app processes may serve one database, and a stream is held by one of them, so events
 travel through the database rather than process memory: the process that made a change appends a

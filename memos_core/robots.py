@@ -1,4 +1,4 @@
-"""``/robots.txt`` and ``/sitemap.xml`` (SPEC §2.5): only when ``MEMOS_INSTANCE_URL`` is configured.
+"""``/robots.txt`` and ``/sitemap.xml``: only when ``MEMOS_INSTANCE_URL`` is configured.
 
 Without a public URL there is nothing absolute to point crawlers at, so both answer 404, as upstream.
 The sitemap lists PUBLIC memos (archived ones and comments included, as upstream) as

@@ -1,4 +1,4 @@
-"""RSS 2.0 feeds of public memos (SPEC §2.2): ``/explore/rss.xml`` and ``/u/{username}/rss.xml``.
+"""RSS 2.0 feeds of public memos: ``/explore/rss.xml`` and ``/u/{username}/rss.xml``.
 
 Each request reads the feed afresh (settings, one page of memos, their creators and attachments: a
 fixed handful of statements), so several server instances never disagree and a write shows up at

@@ -31,7 +31,7 @@ def expand_path_template(
     now: float | None = None,
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> str:
-    """Fill a ``filepathTemplate`` (SPEC §8.2) for ``filename``; every backend names files with it.
+    """Fill a ``filepathTemplate`` for ``filename``; every backend names files with it.
 
     ``/{filename}`` is appended when missing; unknown placeholders stay literal; dates are the
     server's local time, zero-padded; each ``{uuid}`` gets a fresh one, as upstream replaces per match.

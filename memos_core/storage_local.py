@@ -2,7 +2,7 @@
 (the ``attachment.blob`` column), registered through ``memos_register_storage`` like any third-party
 backend (entry point ``core-storage``). It also registers the hourly orphan cleanup job.
 
-LOCAL paths come from the STORAGE setting's ``filepathTemplate`` (SPEC §8.2). Whatever the template
+LOCAL paths come from the STORAGE setting's ``filepathTemplate``. Whatever the template
 and the filename say, the file must land inside the data directory: traversal (``..``, also as
 full-width dots or percent-encoded), absolute paths elsewhere, NUL, control characters and
 look-alike slashes are refused with 400 before anything is written.
@@ -39,7 +39,7 @@ def _odd_characters(text: str) -> bool:
 
 
 def check_filename(name: Any) -> str:
-    """An attachment filename (SPEC §8.1 plus memos-py's hardening); returns its NFC form.
+    """An attachment filename (upstream's rules plus memos-py's hardening); returns its NFC form.
 
     A local name only: no separators of any script, no control or format characters, and neither
     it nor its compatibility form (full-width dots fold to '.') may start or end with a space or dot.
@@ -173,7 +173,7 @@ def _field(row: Mapping[str, Any], name: str) -> Any:
 
 def _create(path: Path, uid: str) -> tuple[int, Path]:
     """Create the file exclusively (mode 0644, never through a symlink); if the name is taken,
-    insert ``_{uid}`` before the extension (SPEC §8.2)."""
+    insert ``_{uid}`` before the extension."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     candidates = [path, path.with_name(f"{path.stem}_{uid}{path.suffix}")]

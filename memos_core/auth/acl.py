@@ -1,4 +1,4 @@
-"""Which API methods answer anonymous callers (upstream's ``PublicMethods``, SPEC §4.1).
+"""Which API methods answer anonymous callers (upstream's ``PublicMethods``).
 
 Every ``/api/v1`` route is named after its RPC (``"MemoService.GetMemo"``); the auth middleware
 refuses every route not listed here unless the caller authenticated. Upstream's REST gateway skips

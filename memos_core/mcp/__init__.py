@@ -1,4 +1,4 @@
-"""The built-in MCP endpoint (SPEC §2.4): Streamable HTTP at ``/mcp`` for MCP clients.
+"""The built-in MCP endpoint: Streamable HTTP at ``/mcp`` for MCP clients.
 
 One JSON-RPC message per ``POST``, answered with ``application/json`` (a notification or a client's
 response gets 202). Sessions are upstream's: ``initialize`` hands out an ``Mcp-Session-Id``

@@ -1,4 +1,4 @@
-"""The four prompts (SPEC §2.4): ``capture``, ``review``, ``daily_digest``, ``organize``.
+"""The four prompts: ``capture``, ``review``, ``daily_digest``, ``organize``.
 
 Each returns one user message that tells the model which tools to call; none reads the database.
 """

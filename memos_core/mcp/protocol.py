@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 for MCP: message parsing, error objects and the method table (SPEC §2.4).
+"""JSON-RPC 2.0 for MCP: message parsing, error objects and the method table.
 
 Only what the Streamable HTTP transport needs: one message per POST (no batches, which MCP
 2025-06-18 dropped), requests answered with a result or an error, notifications acknowledged

@@ -1,4 +1,4 @@
-"""The MCP methods: lifecycle, tools, resources, prompts (server "Memos" 1.0.0, SPEC §2.4)."""
+"""The MCP methods: lifecycle, tools, resources, prompts (server "Memos" 1.0.0)."""
 
 from __future__ import annotations
 

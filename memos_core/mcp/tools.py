@@ -1,4 +1,4 @@
-"""The MCP tools (the 19 of SPEC §2.4 and upstream's catalog), their toolsets, and the per-request tool filter.
+"""The MCP tools (the 19 of upstream's catalog), their toolsets, and the per-request tool filter.
 
 Every tool goes through the services (:mod:`memos_core.services`), so what a caller may read or
 change is decided where the REST API decides it. On top of that, MCP keeps upstream's stricter

@@ -1,4 +1,4 @@
-"""Memo visibility and ownership rules (SPEC §6.2), the one place they are decided.
+"""Memo visibility and ownership rules, the one place they are decided.
 
 Every route that reaches memo data asks this module: single memos through the ``check_*``
 functions, lists through the SQL clauses (so the database filters, never Python). Admins get no
@@ -117,7 +117,7 @@ def check_reaction_owner(viewer: Principal | None, reaction: Any) -> None:
         raise denied("permission denied")
 
 
-# -- attachments (SPEC §2.1, §8.3) -----------------------------------------------------------------
+# -- attachments -----------------------------------------------------------------
 def check_attachment_read(viewer: Principal | None, attachment: Any, memo: Any | None, *, shared: bool = False) -> None:
     """GetAttachment and the file server: an unlinked attachment is its creator's (or an admin's);
     a linked one follows its memo's visibility (archived state not checked). ``shared`` says the

@@ -1,4 +1,4 @@
-"""AIService.Transcribe (SPEC §9): audio to text through one of the instance's AI providers.
+"""AIService.Transcribe: audio to text through one of the instance's AI providers.
 
 The request is checked in upstream's order, each failure a 400 with upstream's message: provider id,
 config, prompt and language length, audio present and inline (no ``uri``), 1 B to 25 MiB, filename

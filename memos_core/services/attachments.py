@@ -1,4 +1,4 @@
-"""The attachment service (SPEC §8): create, read, list, rename and delete attachments, and link
+"""The attachment service: create, read, list, rename and delete attachments, and link
 them to memos.
 
 Bytes live in a storage backend (:mod:`memos_core.storage`): new ones in the backend the STORAGE
@@ -287,7 +287,7 @@ async def create_attachment(
 async def readable(
     ctx: Context, viewer: Principal | None, uid: str, *, share_memo_id: int | None = None
 ) -> dict[str, Any]:
-    """The row of attachment ``uid`` if the viewer may read it (SPEC §2.1); for the file server too.
+    """The row of attachment ``uid`` if the viewer may read it; for the file server too.
     ``share_memo_id`` is the memo a valid share token grants, if the caller presented one."""
     row = await store.get(ctx.store, uid)
     memo = None
@@ -346,7 +346,7 @@ async def update_attachment(
 ) -> dict[str, Any]:
     """UpdateAttachment: ``filename`` only (other paths ignored); bumps ``updated_ts``.
 
-    Without a mask, the body's fields are the mask (SPEC §3.3).
+    Without a mask, the body's fields are the mask.
     """
     mask = required_mask(mask, body)
     row = await store.get(ctx.store, uid)

@@ -278,7 +278,7 @@ async def password_provider(app: Any, credentials: dict[str, Any]) -> User:
 
 
 async def sso_provider(app: Any, credentials: dict[str, Any]) -> User:
-    """The core's ``ssoCredentials`` provider ``{idpName, code, redirectUri, codeVerifier}`` (SPEC §10):
+    """The core's ``ssoCredentials`` provider ``{idpName, code, redirectUri, codeVerifier}``:
     the OAuth2 exchange with the identity provider, then the linked user, or a new one."""
     from . import idp
 

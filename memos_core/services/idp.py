@@ -293,7 +293,7 @@ async def update_identity_provider(
 
 
 async def delete_identity_provider(ctx: Context, viewer: Principal | None, uid: str) -> None:
-    """DeleteIdentityProvider (admin). Linked identities are kept (SPEC §10)."""
+    """DeleteIdentityProvider (admin). Linked identities are kept."""
     _require_admin(viewer)
     idp = await _get(ctx, uid)
     async with ctx.store.transaction():

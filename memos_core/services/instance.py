@@ -1,4 +1,4 @@
-"""Instance settings and profile (SPEC §9).
+"""Instance settings and profile.
 
 Stored values are protojson with defaults omitted; readers always get every field. Each KEY is
 described once, in :data:`SETTINGS`: who may read it, its defaults, how a write is validated and
@@ -97,7 +97,7 @@ def build_commit() -> str:
 
 
 async def latest_admin(store) -> users_store.User | None:
-    """The most recently created admin (SPEC §9.1); ``None`` means the instance needs setup."""
+    """The most recently created admin; ``None`` means the instance needs setup."""
     return await users_store.latest_admin(store)
 
 
@@ -184,7 +184,7 @@ async def update_setting(store, viewer, key: str, body: dict[str, Any]) -> dict[
         raise denied("only admins may update instance settings")
     kind = _kind(key)
     if kind.field is None:
-        # Upstream would write {} here, wiping the secret and the schema version (SPEC §9.2).
+        # Upstream would write {} here, wiping the secret and the schema version.
         raise invalid(f"the {key} instance setting is internal and cannot be updated")
     if kind.validate is None:
         raise _not_yet(key)
@@ -339,7 +339,7 @@ def _validate_memo_related(value: dict[str, Any], _current: Stored) -> Stored:
         raise invalid(f"invalid {p}.reactions: a reaction must not be empty")
     return _omit_defaults(
         {
-            # Lower limits are raised to the minimum, as reads do (SPEC §9.2).
+            # Lower limits are raised to the minimum, as reads do.
             "contentLengthLimit": max(limit, MIN_CONTENT_LENGTH_LIMIT),
             "enableDoubleClickEdit": _bool(value, "enableDoubleClickEdit", p),
             "reactions": list(reactions),
@@ -675,6 +675,6 @@ SETTINGS: dict[str, SettingKind] = {
 KNOWN_KEYS: dict[str, str | None] = {key: kind.field for key, kind in SETTINGS.items()}
 #: Keys memos-py serves today; the others are answered with UNIMPLEMENTED after the access check.
 SUPPORTED_KEYS = tuple(key for key, kind in SETTINGS.items() if kind.validate is not None)
-#: Who may read each key when it is not public (SPEC §9.2).
+#: Who may read each key when it is not public.
 READ_ACCESS = {key: kind.read for key, kind in SETTINGS.items() if kind.read != "public"}
 DEFAULTS = {key: kind.defaults for key, kind in SETTINGS.items() if kind.defaults}

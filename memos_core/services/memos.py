@@ -1,9 +1,9 @@
-"""The memo service (SPEC §6): create, read, list, update and delete memos, with their comments,
+"""The memo service: create, read, list, update and delete memos, with their comments,
 reactions and relations.
 
 Handlers pass parsed request pieces here; this module applies the rules (access through
 :mod:`memos_core.services.access`), writes through :mod:`memos_core.store.memos`, announces
-committed changes, and returns API JSON (protojson shape, SPEC §3.1).
+committed changes, and returns API JSON (protojson shape).
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ async def one_memo_json(ctx: Context, viewer: Principal | None, memo: store.Memo
 
 # -- paging ----------------------------------------------------------------------------------------
 def page_window(page_size: int, page_token: str) -> tuple[int, int]:
-    """``(limit, offset)``: a page token's limit overrides ``pageSize`` (SPEC §3.6)."""
+    """``(limit, offset)``: a page token's limit overrides ``pageSize``."""
     if page_token and not _BASE64.match(page_token):
         raise invalid(f"invalid page token: {page_token}")
     limit, offset = decode_page_token(page_token) if page_token else (0, 0)
@@ -336,7 +336,7 @@ def next_token(rows: list[Any], limit: int, offset: int) -> str:
 
 
 def parse_order_by(order_by: str) -> list[Any]:
-    """``orderBy`` (SPEC §6.3): pinned first if asked, the first time field, then id DESC."""
+    """``orderBy``: pinned first if asked, the first time field, then id DESC."""
     m = tables.memo
     pinned = False
     time_col, time_asc = None, False
@@ -520,7 +520,7 @@ async def _mention_notices(
     parent: store.Memo | None,
     already: list[tuple[int, int, dict[str, Any]]],
 ) -> list[tuple[int, int, dict[str, Any]]]:
-    """MEMO_MENTION notices for ``@names`` new in ``content`` (SPEC §5.5)."""
+    """MEMO_MENTION notices for ``@names`` new in ``content``."""
     names = await ctx.first("memos_extract_mentions", content=content) or []
     if old_content and names:
         old = set(await ctx.first("memos_extract_mentions", content=old_content) or [])
@@ -559,7 +559,7 @@ async def update_memo(
 ) -> dict[str, Any]:
     """UpdateMemo: only the masked fields change; unknown paths are ignored, ``display_time`` is gone.
 
-    Without a mask, the body's fields are the mask (SPEC §3.3), so ``{"content": …}`` alone works.
+    Without a mask, the body's fields are the mask, so ``{"content": …}`` alone works.
     """
     mask = required_mask(mask, body)
     if "display_time" in mask:
@@ -611,7 +611,7 @@ async def update_memo(
         ordered = {k: payload[k] for k in ("property", "location", "tags") if k in payload}
         values["payload"] = store.dumps({**ordered, **payload})
     if (relation_uids is not None or attachment_uids is not None) and "updated_ts" not in values:
-        values["updated_ts"] = now  # the Set* calls behind these paths touch the memo (SPEC §6.1)
+        values["updated_ts"] = now  # the Set* calls behind these paths touch the memo
 
     async with ctx.store.transaction():
         await store.update_memo(ctx.store, memo.id, values)
@@ -669,7 +669,7 @@ async def create_comment(
 async def list_comments(
     ctx: Context, viewer: Principal | None, parent_uid: str, *, page_size: int = 0, page_token: str = ""
 ) -> dict[str, Any]:
-    """Comments newest first, each filtered by its own visibility (SPEC §6.7)."""
+    """Comments newest first, each filtered by its own visibility."""
     parent = await _memo(ctx, parent_uid)
     limit, offset = page_window(page_size, page_token)
     rows = await store.list_comments(ctx.store, parent.id, [access.visible_clause(viewer)], limit + 1, offset)
@@ -769,7 +769,7 @@ async def set_relations(ctx: Context, viewer: Principal, uid: str, body: dict[st
 
 
 async def list_relations(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:
-    """Relations of both directions whose both ends the viewer may see (SPEC §6.7)."""
+    """Relations of both directions whose both ends the viewer may see."""
     memo = await _memo(ctx, uid)
     rels = await store.relations_for(ctx.store, [memo.id], lambda t: access.visible_clause(viewer, t))
     return {"relations": [await relation_json(ctx, r, snippets=True) for r in rels], "nextPageToken": ""}

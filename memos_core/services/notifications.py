@@ -1,4 +1,4 @@
-"""User notifications, the inbox (SPEC §5.5): list, update status, delete; the receiver only.
+"""User notifications, the inbox: list, update status, delete; the receiver only.
 
 A notice names memos by id; its payload (memo names and snippets) is shown only while every memo
 it names exists and is readable by the viewer (:mod:`access`), so a notice never leaks a memo the

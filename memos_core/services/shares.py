@@ -1,4 +1,4 @@
-"""Memo shares (SPEC §6.9): bearer tokens that let anyone read one memo, whatever its visibility.
+"""Memo shares: bearer tokens that let anyone read one memo, whatever its visibility.
 
 Managing a memo's shares needs write access to the memo (its creator or an admin, decided by
 :func:`memos_core.services.access.check_write`); resolving a token needs nothing but the token.
@@ -77,7 +77,7 @@ async def _share(ctx: Context, token: str) -> store.Share | None:
 async def memo_id_for_valid_token(ctx: Context, token: str) -> int | None:
     """The id of the memo an unexpired share ``token`` grants, else ``None``.
 
-    For the file server's ``?share_token=`` (SPEC §2.1), which checks that the attachment belongs
+    For the file server's ``?share_token=``, which checks that the attachment belongs
     to this memo; like upstream it does not look at the memo's archived state.
     """
     share = await _share(ctx, token)

@@ -1,4 +1,4 @@
-"""Shortcuts (SPEC §11): saved ListMemos filters kept in the owner's ``SHORTCUTS`` user setting.
+"""Shortcuts: saved ListMemos filters kept in the owner's ``SHORTCUTS`` user setting.
 
 The setting holds ``{"shortcuts":[{"id","title","filter"}]}`` in insertion order. Only the owner
 may see or change them (admins get 403). Every change re-reads the setting under a row lock inside

@@ -1,4 +1,4 @@
-"""The STORAGE instance setting (SPEC §8.2, §9.2): where new attachments go and how large they may be.
+"""The STORAGE instance setting: where new attachments go and how large they may be.
 
 Stored as protojson (camelCase, defaults omitted, int64 as a string). Reads merge in defaults; the
 S3 ``accessKeySecret`` is write-only (never returned, kept when sent empty). Writes are checked
@@ -161,7 +161,7 @@ async def read_api(ctx: Context, viewer: Principal | None) -> dict[str, Any]:
 
 async def update_api(ctx: Context, viewer: Principal | None, body: dict[str, Any]) -> dict[str, Any]:
     """UpdateInstanceSetting(STORAGE) with the request's InstanceSetting ``body``: replace the value
-    whole (the mask is ignored, SPEC §3.3), then read it back."""
+    whole (the mask is ignored), then read it back."""
     _check_admin(viewer)
     others = sorted(
         k for k in body if k.lower().endswith(("setting", "_setting")) and k not in (FIELD, "storage_setting")

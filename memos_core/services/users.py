@@ -1,4 +1,4 @@
-"""Users and user settings: who may see or change what (SPEC §4.6, §5.1-5.3, §5.7).
+"""Users and user settings: who may see or change what.
 
 Every access rule for users lives here; handlers only parse and serialise.
 """
@@ -22,7 +22,7 @@ from . import access, auth, instance
 
 ROLES = {2: ROLE_ADMIN, 3: ROLE_USER}
 STATES = {1: NORMAL, 2: ARCHIVED}
-#: UpdateUser mask paths -> ``user`` columns (SPEC §3.3).
+#: UpdateUser mask paths -> ``user`` columns.
 UPDATE_PATHS = {
     "username": "username",
     "display_name": "nickname",
@@ -84,7 +84,7 @@ def user_to_json(user: User, viewer: Any) -> dict[str, Any]:
 
 # -- validation -------------------------------------------------------------------------------------
 def check_username(value: Any) -> str:
-    """A username that may be written: the UID rule, and not all digits (SPEC §3.5)."""
+    """A username that may be written: the UID rule, and not all digits."""
     if not isinstance(value, str) or not UID_RE.fullmatch(value) or value.isdigit():
         raise invalid(f"invalid username: {value!r}")
     return value
@@ -156,7 +156,7 @@ async def batch_get_users(ctx: Context, usernames: Any) -> list[User]:
 
 # -- create -----------------------------------------------------------------------------------------
 async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, validate_only: bool = False) -> User:
-    """Sign-up (anonymous) or user creation by an admin (SPEC §4.6).
+    """Sign-up (anonymous) or user creation by an admin.
 
     The first user ever becomes ADMIN. That decision and the insert share one transaction that
     holds the instance-settings row lock, so two racing sign-ups cannot both see an empty table.

@@ -1,4 +1,4 @@
-"""User webhooks (SPEC §5.6): kept in the owner's ``WEBHOOKS`` user setting, managed by the owner or an admin.
+"""User webhooks: kept in the owner's ``WEBHOOKS`` user setting, managed by the owner or an admin.
 
 The setting holds ``{"webhooks":[{"id","title","url"}]}`` in insertion order; the id is 16 hex
 characters (8 random bytes) and the API's ``displayName`` is the stored ``title``. Every change
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 KEY = "WEBHOOKS"
 UPDATE_PATHS = ("url", "display_name")
-#: Fields of the UserWebhook message: a derived mask may only name these (SPEC §3.3).
+#: Fields of the UserWebhook message: a derived mask may only name these.
 _FIELDS = {"name", "url", "display_name", "create_time", "update_time"}
 #: How long the URL check waits for DNS before calling the host unresolvable.
 RESOLVE_TIMEOUT = 10.0
@@ -86,7 +86,7 @@ def _string(body: dict[str, Any], camel: str, snake_name: str) -> str:
 
 
 async def check_url(ctx: Context, url: str) -> None:
-    """SPEC §5.6: an absolute http(s) URL whose host resolves, only to public addresses unless
+    """an absolute http(s) URL whose host resolves, only to public addresses unless
     private webhooks are allowed. Raises INVALID_ARGUMENT."""
     allow_private = ctx.config.allow_private_webhooks
     try:

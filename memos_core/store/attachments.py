@@ -1,4 +1,4 @@
-"""Attachment rows (SPEC §8, §12.1). Rows come back as plain dicts without the blob, each with
+"""Attachment rows. Rows come back as plain dicts without the blob, each with
 ``memo_uid`` (the linked memo's uid or ``None``) from one outer join, so callers never look memos
 up one by one. Blobs are read only by the DATABASE backend, through :func:`get_blob`.
 """

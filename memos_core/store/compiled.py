@@ -1,7 +1,7 @@
 """A compiled-statement cache for ``databases`` backends.
 
 ``databases`` compiles every Core statement from scratch, which costs more than running it on
-SQLite (ARCHITECTURE §5). SQLAlchemy's engine avoids that with cache keys: statements of the same
+SQLite. SQLAlchemy's engine avoids that with cache keys: statements of the same
 shape share one compiled form and only their bound values differ. This module applies the same
 mechanism to a backend's compile step. Only SELECTs are cached: DML keeps the plain path, where
 Python-side column defaults are handled.

@@ -1,4 +1,4 @@
-"""Inbox rows (user notifications, SPEC §5.5) with their sender and receiver usernames.
+"""Inbox rows (user notifications) with their sender and receiver usernames.
 
 Rows are written by the memo service (:func:`memos_core.store.memos.insert_inbox`); these are the
 reads and the receiver's own changes. Inner joins drop rows whose sender or receiver is gone.

@@ -1,4 +1,4 @@
-"""Tables that plugins own: created and versioned apart from the Memos schema (ARCHITECTURE §4).
+"""Tables that plugins own: created and versioned apart from the Memos schema.
 
 A plugin declares its tables with SQLAlchemy Core on a ``MetaData`` of its own and calls
 :func:`ensure_plugin_schema` at start-up (typically in its ``memos_cleanup_ctx``). The version of

@@ -167,7 +167,7 @@ def _chunks(items: list, size: int = DELETE_CHUNK):
 
 
 async def delete_user_cascade(store, user_id: int) -> list[dict[str, Any]]:
-    """Delete a user and everything hanging off them (SPEC §5.7); call inside a transaction.
+    """Delete a user and everything hanging off them; call inside a transaction.
 
     The doomed memos are the user's own plus, recursively, every comment under them (other users'
     comments included), found with one recursive query. Each dependent table is then cleared with a

@@ -6,7 +6,7 @@ Several clients try an older path first or fall back to one: memos-bber walks
 ``api/v1/resources`` only after a 404/405 from ``api/v1/attachments``; the Memories desktop client
 calls ``GET user/me``; MoeMemos for Android's v1 adapter (written for v0.22) uses ``auth/status``,
 ``users/{id}/setting``, ``resources`` and ``workspace/profile``. Memos v0.28 serves none of these
-(SPEC §2, the OpenAPI paths), so memos-py must answer them like upstream's gateway does: a JSON
+(the OpenAPI paths), so memos-py must answer them like upstream's gateway does: a JSON
 ``404 {"code": 5, "message": "Not Found"}``, never the web app's HTML, so those chains stop or fall
 through exactly as they do against a real v0.28 server.
 """

@@ -1,4 +1,4 @@
-"""AIService.Transcribe over HTTP (SPEC §9), against a fake OpenAI and Gemini on a local port.
+"""AIService.Transcribe over HTTP, against a fake OpenAI and Gemini on a local port.
 
 The fake provider records what it receives, so each test checks both ends: the request memos-py
 sends (model, key, multipart fields or inline data, prompt and language) and the answer it gives.

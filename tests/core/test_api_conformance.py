@@ -1,7 +1,7 @@
 """Wire conformance found by fuzzing the REST API against the v0.28 OpenAPI contract.
 
 Bad input answers a 4xx in the Memos error shape and changes nothing; good input answers
-protojson as upstream's gateway emits it (SPEC §3).
+protojson as upstream's gateway emits it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Attachments over HTTP (SPEC §8): create rules, permission tables, paging, filters, the upload
+"""Attachments over HTTP: create rules, permission tables, paging, filters, the upload
 limit, memo links, and bytes removed with their rows."""
 
 from __future__ import annotations

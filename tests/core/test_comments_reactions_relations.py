@@ -1,4 +1,4 @@
-"""Comments, reactions and relations (SPEC §6.7, §6.8)."""
+"""Comments, reactions and relations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CORS on the REST gateway group (SPEC §2.4): any origin, no credentials; preflights answered with 204."""
+"""CORS on the REST gateway group: any origin, no credentials; preflights answered with 204."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The attachment file server over HTTP (SPEC §2.1): permissions per storage kind, share tokens, the
+"""The attachment file server over HTTP: permissions per storage kind, share tokens, the
 refresh-cookie fallback, Range and conditional requests, headers per content type, thumbnails."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every hook of ``memos_core.hookspecs`` is called by the core and its result honoured (ARCHITECTURE §9).
+"""Every hook of ``memos_core.hookspecs`` is called by the core and its result honoured.
 
 Each test registers throwaway plugin objects through the ``memos_extra_plugins`` fixture (see
 :func:`with_plugins`) and proves the effect through HTTP. A test covering hook ``memos_x`` is named

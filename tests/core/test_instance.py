@@ -1,4 +1,4 @@
-"""InstanceService over HTTP: the profile, the GENERAL / MEMO_RELATED settings and the shared rules (SPEC §9).
+"""InstanceService over HTTP: the profile, the GENERAL / MEMO_RELATED settings and the shared rules.
 
 TAGS, NOTIFICATION and AI are covered in ``test_instance_settings_more.py``.
 """

@@ -1,4 +1,4 @@
-"""InstanceService over HTTP: the TAGS, NOTIFICATION and AI settings (SPEC §9.2).
+"""InstanceService over HTTP: the TAGS, NOTIFICATION and AI settings.
 
 Each key: defaults on an empty instance, a round trip, who may read and write, every validation
 400 with nothing written, and write-only secrets never echoed and kept when sent empty.

@@ -1,4 +1,4 @@
-"""The MCP endpoint (SPEC §2.4): transport, origin/CORS/auth, tool filtering, tools, resource, prompts."""
+"""The MCP endpoint: transport, origin/CORS/auth, tool filtering, tools, resource, prompts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SPEC §6.2 visibility matrix: every memo route x anonymous / other user / owner / admin
+"""The visibility matrix: every memo route x anonymous / other user / owner / admin
 x PUBLIC / PROTECTED / PRIVATE x NORMAL / ARCHIVED."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MemoService over HTTP: create, get, list, update, delete, and bad input (SPEC §3, §6.1-6.4)."""
+"""MemoService over HTTP: create, get, list, update, delete, and bad input."""
 
 from __future__ import annotations
 

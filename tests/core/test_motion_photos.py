@@ -1,4 +1,4 @@
-"""Android motion photos over HTTP (SPEC §8.1, §2.1): tagged on upload and stored untouched, and
+"""Android motion photos over HTTP: tagged on upload and stored untouched, and
 ``?motion=true`` serves exactly the embedded MP4 (Range included), extracted once into
 ``.motion_cache``, removed with the attachment, under the photo's own access rules."""
 

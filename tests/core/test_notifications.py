@@ -1,4 +1,4 @@
-"""User notifications, the inbox (SPEC §5.5): created by comments and mentions, receiver only."""
+"""User notifications, the inbox: created by comments and mentions, receiver only."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The plugin manager seen from outside: packages installed next to memos-py, the ``memos``
-command and a served process (ARCHITECTURE §3)."""
+command and a served process."""
 
 import json
 import textwrap

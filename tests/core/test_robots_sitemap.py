@@ -1,4 +1,4 @@
-"""``/robots.txt`` and ``/sitemap.xml`` (SPEC §2.5): 404 without an instance URL, else public memos only."""
+"""``/robots.txt`` and ``/sitemap.xml``: 404 without an instance URL, else public memos only."""
 
 from __future__ import annotations
 

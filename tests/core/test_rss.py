@@ -1,4 +1,4 @@
-"""RSS feeds (SPEC §2.2): public memos only, newest first, safe HTML, caching headers and 304."""
+"""RSS feeds: public memos only, newest first, safe HTML, caching headers and 304."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Memo shares over HTTP (SPEC §6.9): permissions, expiry, archived memos, token resolution."""
+"""Memo shares over HTTP: permissions, expiry, archived memos, token resolution."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shortcuts (SPEC §11): saved filters in the SHORTCUTS user setting, owner only."""
+"""Shortcuts: saved filters in the SHORTCUTS user setting, owner only."""
 
 from __future__ import annotations
 

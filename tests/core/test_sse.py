@@ -1,4 +1,4 @@
-"""Live refresh over Server-Sent Events (SPEC §2.3), across app instances sharing one database."""
+"""Live refresh over Server-Sent Events, across app instances sharing one database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SSO sign-in and linked identities over HTTP against a local fake OAuth2 provider (SPEC §10, §5.8)."""
+"""SSO sign-in and linked identities over HTTP against a local fake OAuth2 provider."""
 
 import asyncio
 import uuid

@@ -1,4 +1,4 @@
-"""LOCAL and DATABASE storage (SPEC §8.2) and the STORAGE setting (§9.2): templates, traversal
+"""LOCAL and DATABASE storage and the STORAGE setting: templates, traversal
 attempts, switching backends with old attachments still readable, and the setting's rules."""
 
 from __future__ import annotations

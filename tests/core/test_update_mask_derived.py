@@ -1,4 +1,4 @@
-"""PATCH without ``updateMask``: the gateway derives the mask from the body's fields (SPEC §3.3).
+"""PATCH without ``updateMask``: the gateway derives the mask from the body's fields.
 
 Several real clients (desktop apps, MCP servers) edit memos this way, sending only the fields they
 change, so an omitted mask must update exactly those fields.

@@ -107,7 +107,7 @@ async def test_webhooks_setting(memos_client, memos_users):
             "name": "users/alice/webhooks/0123456789abcdef",
             "url": "https://x.example/h",
             "displayName": "T",
-            "createTime": None,  # never populated: an unset Timestamp is null (SPEC §3.1, §5.6)
+            "createTime": None,  # never populated: an unset Timestamp is null
             "updateTime": None,
         }
     ]

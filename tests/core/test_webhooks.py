@@ -1,4 +1,4 @@
-"""User webhooks over HTTP (SPEC §5.6, §3.3): CRUD, names, access, update masks and URL validation."""
+"""User webhooks over HTTP: CRUD, names, access, update masks and URL validation."""
 
 from __future__ import annotations
 

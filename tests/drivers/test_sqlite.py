@@ -48,7 +48,7 @@ def schema_of(path: Path) -> dict[str, tuple]:
         conn.close()
 
 
-#: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
+#: Plugins keep their own tables beside the Memos ones; the Memos schema is what must not change.
 NOT_PLUGIN = "name NOT LIKE 'memos!_py!_%' ESCAPE '!' AND tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
 
 

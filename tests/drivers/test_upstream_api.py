@@ -13,7 +13,7 @@ ADMIN = {"Authorization": f"Bearer {upstream.ADMIN_PAT}"}
 ALICE = {"Authorization": f"Bearer {upstream.USER_PAT}"}
 
 
-#: Plugins keep their own tables beside the Memos ones (ARCHITECTURE §4); the Memos schema is what must not change.
+#: Plugins keep their own tables beside the Memos ones; the Memos schema is what must not change.
 NOT_PLUGIN = "name NOT LIKE 'memos!_py!_%' ESCAPE '!' AND tbl_name NOT LIKE 'memos!_py!_%' ESCAPE '!'"
 
 

@@ -1,5 +1,5 @@
 """The MySQL/MariaDB DDL of a new Memos v0.28 database, with the column types upstream Memos uses on
-MySQL (SPEC §12.4), so a database created by either opens unchanged in the other.
+MySQL, so a database created by either opens unchanged in the other.
 
 The user/memo/attachment/inbox/reaction times are ``TIMESTAMP`` (the store converts them to and from
 epoch seconds, see ``memos_core.store.tables.EpochTimestamp``); ``memo_share`` and ``user_identity``

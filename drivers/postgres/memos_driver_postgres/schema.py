@@ -1,4 +1,4 @@
-"""The PostgreSQL DDL of a new Memos v0.28 database (SPEC §12.1 with the PostgreSQL column types of §12.4).
+"""The PostgreSQL DDL of a new Memos v0.28 database (with PostgreSQL's column types).
 
 Times are unix seconds in BIGINT columns defaulting to the current epoch; ``memo.payload`` and
 ``idp.config`` are JSONB, the other JSON columns TEXT; ids are SERIAL; ``"user"`` is quoted because it

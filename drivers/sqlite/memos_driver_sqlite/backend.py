@@ -73,7 +73,7 @@ class MemosConnection(sqlite3.Connection):
         for pragma in PRAGMAS:
             self.execute("PRAGMA " + pragma)
         _use_wal(self)
-        # Upstream registers this for case-insensitive content matching (SPEC §7.2).
+        # Upstream registers this for case-insensitive content matching.
         self.create_function("memos_unicode_lower", 1, _unicode_lower, deterministic=True)
 
 

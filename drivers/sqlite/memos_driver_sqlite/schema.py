@@ -1,4 +1,4 @@
-"""The SQLite DDL of a new Memos v0.28 database (as upstream's ``LATEST.sql`` creates it, SPEC §12.1)."""
+"""The SQLite DDL of a new Memos v0.28 database (as upstream's ``LATEST.sql`` creates it)."""
 
 LATEST = """
 CREATE TABLE system_setting (

@@ -1,4 +1,4 @@
-"""IdentityProviderService and linked identities (SPEC §10, §5.8).
+"""IdentityProviderService and linked identities.
 
 OAuth2 identity providers, and the provider accounts linked to users.
 """

@@ -1,4 +1,4 @@
-"""InstanceService: the instance profile and instance settings (SPEC §9)."""
+"""InstanceService: the instance profile and instance settings."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def get_instance_setting(request: web.Request) -> web.Response:
 @routes.patch("/instance/settings/{key}", name="InstanceService.UpdateInstanceSetting")
 async def update_instance_setting(request: web.Request) -> web.Response:
     """The body is the InstanceSetting; the key in the path names it, and the mask is ignored
-    because the value is replaced whole (SPEC §3.3)."""
+    because the value is replaced whole."""
     key = request.match_info["key"]
     body = await json_body(request)
     if key == storage_setting.KEY:

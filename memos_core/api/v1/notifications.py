@@ -1,4 +1,4 @@
-"""User notifications over REST (SPEC §5.5): ``/users/{user}/notifications[/{id}]``, receiver only."""
+"""User notifications over REST: ``/users/{user}/notifications[/{id}]``, receiver only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Memo shares over REST (SPEC §6.9): create, list and revoke share links; resolve a token."""
+"""Memo shares over REST: create, list and revoke share links; resolve a token."""
 
 from __future__ import annotations
 

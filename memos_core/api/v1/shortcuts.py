@@ -1,4 +1,4 @@
-"""ShortcutService over REST (SPEC §11): ``/users/{user}/shortcuts[/{id}]``, owner only."""
+"""ShortcutService over REST: ``/users/{user}/shortcuts[/{id}]``, owner only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``GET /api/v1/sse``: live refresh as Server-Sent Events (SPEC §2.3).
+"""``GET /api/v1/sse``: live refresh as Server-Sent Events.
 
 Only a Bearer credential (access JWT or PAT) opens a stream: cookies and query tokens are refused
 with upstream's own 401 body. The stream holds no database connection while it waits.

@@ -1,4 +1,4 @@
-"""User statistics over REST (SPEC §5.4); both routes are public (the service filters by caller)."""
+"""User statistics over REST; both routes are public (the service filters by caller)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UserService webhooks (SPEC §5.6): list, create, update and delete a user's webhooks."""
+"""UserService webhooks: list, create, update and delete a user's webhooks."""
 
 from __future__ import annotations
 

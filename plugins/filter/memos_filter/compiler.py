@@ -1,4 +1,4 @@
-"""Compile a Memos filter (a CEL subset, SPEC §7) into a SQLAlchemy boolean clause.
+"""Compile a Memos filter (a CEL subset) into a SQLAlchemy boolean clause.
 
 The expression is parsed by cel-python into a lark tree, which is walked here: conditions become
 SQL, operands become either a field reference or a constant (literals, lists, ``now()`` and integer

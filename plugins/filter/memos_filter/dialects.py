@@ -1,4 +1,4 @@
-"""The database-specific pieces of filter rendering, kept in one place (SPEC §7.2).
+"""The database-specific pieces of filter rendering, kept in one place.
 
 Everything else in the compiler is dialect-neutral SQLAlchemy; only JSON access, case-insensitive
 matching and timestamp columns differ between SQLite, PostgreSQL and MySQL.

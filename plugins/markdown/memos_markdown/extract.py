@@ -1,4 +1,4 @@
-"""One walk over the token tree yields tags, mentions, property, title and snippet (SPEC §6.5, §6.6).
+"""One walk over the token tree yields tags, mentions, property, title and snippet.
 
 Snippets are computed for every memo of every list response, so the walk runs once per distinct
 content and its result is kept in an LRU cache keyed by the content itself.

@@ -2,7 +2,7 @@
 
 A *slot* is the epoch second a cron spec names. Before running a job for a slot, the process
 claims it by inserting ``(job, slot)`` into ``memos_py_job_run``; the primary key lets exactly one
-instance win, so several app processes on one database run each slot once (ARCHITECTURE §5).
+instance win, so several app processes on one database run each slot once.
 """
 
 from __future__ import annotations

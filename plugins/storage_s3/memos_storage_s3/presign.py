@@ -1,4 +1,4 @@
-"""The presign runner (SPEC §8.4): keep the 5-day links in ``attachment.reference`` fresh.
+"""The presign runner: keep the 5-day links in ``attachment.reference`` fresh.
 
 Runs at start-up and every 12 hours. A row presigned less than 4 days ago is left alone, so every
 link is renewed at least a day before it expires. Unlike upstream, the rewritten payload keeps

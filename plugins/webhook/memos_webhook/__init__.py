@@ -1,4 +1,4 @@
-"""memos-webhook: posts memo events to users' webhooks (SPEC §5.6), SSRF-guarded and off the request path.
+"""memos-webhook: posts memo events to users' webhooks, SSRF-guarded and off the request path.
 
 Who receives what (the hooks kept in a user's ``WEBHOOKS`` setting, managed through the
 UserService webhook RPCs):

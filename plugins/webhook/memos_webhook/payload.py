@@ -1,4 +1,4 @@
-"""The webhook request body, in the shape Memos v0.28 sends (SPEC §5.6, client checklist point 24).
+"""The webhook request body, in the shape Memos v0.28 sends.
 
 Upstream marshals its protobuf ``Memo`` struct with Go's ``encoding/json``, not protojson, so the
 body differs from the REST API's JSON: keys are the snake_case proto names, every zero value is

@@ -12,7 +12,7 @@ from memos_core.plugins import load_plugins
 
 # expression, words the message must contain, 1-based position
 INVALID: list[tuple[str, str, int]] = [
-    # SPEC §7.3's 400 examples
+    # the 400 examples of upstream's filter documentation
     ('tag == "x"', 'tag supports only tag in ["x", ...]', 1),
     ("size(content) > 3", "size() applies only to tags", 6),
     ('tags.all(t, t == "x")', "tags.all() is not supported", 6),

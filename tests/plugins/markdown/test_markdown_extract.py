@@ -1,4 +1,4 @@
-"""Tags, mentions, property and title (SPEC §6.5) and snippets (SPEC §6.6)."""
+"""Tags, mentions, property, title and snippets."""
 
 import pytest
 from memos_markdown import (

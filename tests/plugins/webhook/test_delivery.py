@@ -1,4 +1,4 @@
-"""memos-webhook delivery to a real local HTTP receiver (SPEC §5.6, client checklist point 24).
+"""memos-webhook delivery to a real local HTTP receiver.
 
 The instance allows private webhooks here (the receiver listens on 127.0.0.1), except where a test
 turns the switch off to see the dial-time guard refuse it.
