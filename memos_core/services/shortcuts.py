@@ -62,7 +62,7 @@ def _string(body: dict[str, Any], key: str) -> str:
 
 
 async def _check(ctx: Context, title: str, filter_: str) -> None:
-    """``title`` required; ``filter`` non-empty and accepted by the memo filter engine (§7)."""
+    """``title`` required; ``filter`` non-empty and accepted by the memo filter engine."""
     if not title.strip():
         raise invalid("title is required")
     if not filter_.strip():
