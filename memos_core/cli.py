@@ -1,4 +1,5 @@
-"""The ``memos`` command: ``memos serve``, ``plugins``, ``version``, ``copy-db``, ``backup``, ``restore``."""
+"""The ``memos`` command: ``memos serve``, ``plugins``, ``version``, ``copy-db``, ``backup``, ``restore``,
+``export``, ``import``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         "--to-data", default="", help="data folder of the new instance (sqlite default file, attachment files)"
     )
     restore.add_argument("--attachments", action="store_true", help="write the backup's attachment files too")
+    export = sub.add_parser("export", help="export a user's memos (or everyone's) as a zip or memos.json")
+    export.add_argument("--user", required=True, help="the username, or * for every user")
+    export.add_argument("--output", "-o", required=True, help="the file to write (must not exist)")
+    export.add_argument("--format", choices=["zip", "json"], default="zip", help="zip (default) or json")
+    import_ = sub.add_parser(
+        "import", help="import a memos-py export, Markdown files (zip or folder) or a Keep Takeout zip"
+    )
+    import_.add_argument("path", help="the file or folder to import; its format is recognised from its content")
+    import_.add_argument("--user", required=True, help="the account to import into")
+    for p in (export, import_):
+        p.add_argument("--data", help="data folder (MEMOS_DATA)")
+        p.add_argument("--driver", help="database driver: sqlite, postgres or mysql (MEMOS_DRIVER)")
+        p.add_argument("--dsn", help="database DSN (MEMOS_DSN); for sqlite, a file path")
+        p.add_argument("--mode", choices=["prod", "demo", "dev"], help="MEMOS_MODE (demo: memos_demo.db)")
     args = parser.parse_args(argv)
 
     if args.command == "version":
@@ -114,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return _copy_db(args)
     if args.command in ("backup", "restore"):
         return _backup_or_restore(args)
+    if args.command in ("export", "import"):
+        return _export_or_import(args)
     if args.command == "serve":
         try:
             config = _config(args)
@@ -206,6 +223,27 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
                 f"({result.files_written} attachment files written), verified row for row"
             )
     except (BackupError, CopyError, PluginError, SchemaError, ValueError, OSError) as e:
+        print(f"memos: {args.command} failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export_or_import(args: argparse.Namespace) -> int:
+    """``memos export`` / ``memos import``: the same code as the API routes, on the configured
+    database and storage, outside the server (which may run meanwhile)."""
+    import asyncio
+
+    from .plugins import PluginError
+    from .portability.cli import run_export, run_import
+    from .store import SchemaError
+
+    try:
+        config = Config.from_env(data=args.data, driver=args.driver, dsn=args.dsn, mode=args.mode)
+        if args.command == "export":
+            print(asyncio.run(run_export(config, args.user, args.output, args.format)))
+        else:
+            print(asyncio.run(run_import(config, args.user, args.path)))
+    except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {args.command} failed: {e}", file=sys.stderr)
         return 1
     return 0

@@ -15,6 +15,7 @@ class ImportedAttachment:
     filename: str
     type: str  # MIME type ("" when unknown: the writer guesses from the name and bytes)
     data: bytes
+    uid: str = ""  # a uid to keep when free (a memos-py export's own), else the writer makes one
 
 
 @dataclasses.dataclass

@@ -273,5 +273,20 @@ password_reset = sa.Table(
     sa.Index("memos_py_idx_password_reset_expires", "expires_ms"),
 )
 
+#: What an import wrote (:mod:`memos_core.portability.apply`): one row per imported memo, keyed by the
+#: importing user, the source kind and a SHA-256 digest of the memo's key in that source, so running
+#: the same import again skips what is already there. Emptying it only makes a re-import duplicate.
+import_record = sa.Table(
+    "memos_py_import",
+    memos_py_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # memos-py, markdown, keep, memos
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("memo_id", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("user_id", "source", "key_hash", name="memos_py_uq_import_key"),
+)
+
 #: Created in this order at start-up, each with its indexes.
-MEMOS_PY_TABLES = (signin_failure, live_event, password_reset)
+MEMOS_PY_TABLES = (signin_failure, live_event, password_reset, import_record)

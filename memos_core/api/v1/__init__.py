@@ -29,6 +29,7 @@ MODULES = (
     "plugins",
     "ai",
     "sse",
+    "portability",  # memos-py's export and import
 )
 
 
