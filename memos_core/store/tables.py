@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables mirroring the Memos v0.28 schema column for column (SPEC §12.1).
+"""SQLAlchemy Core tables mirroring the Memos v0.28 schema column for column.
 
 These describe the tables for queries; the DDL that creates them is each driver's own (it must match
 what upstream Memos creates for that database, so an upstream database opens unchanged). Times are
