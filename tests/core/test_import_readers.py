@@ -4,6 +4,7 @@ server. The readers touch no database; the remote one is tested against a real m
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -341,3 +342,214 @@ def test_keep_refusals():
     with pytest.raises(ImportRefused, match="outside the archive"):
         keep.read_zip(make_zip({**keep_takeout(), "Takeout/Keep/../../x.json": "{}"}))
     assert keep.label_to_tag("  a b#c.d  ") == "a-b-c-d"
+
+
+# --------------------------------------------------------------------------- another Memos server
+
+
+async def test_remote_reads_the_token_users_memos_from_a_memos_py_server(memos_client, memos_users):
+    from memos_core.portability.readers import remote
+
+    alice = await memos_users("alice")
+    bob = await memos_users("bob")
+
+    async def post(path, body, user=alice, **params):
+        r = await memos_client.post(path, json=body, headers=user.headers, params=params)
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+    photo = os.urandom(3000)
+    att = await post(
+        "/api/v1/attachments",
+        {"filename": "photo 1.bin", "type": "application/octet-stream", "content": base64.b64encode(photo).decode()},
+    )
+    first = await post(
+        "/api/v1/memos",
+        {
+            "content": "Hello #travel 你好 🌏",
+            "visibility": "PUBLIC",
+            "pinned": True,
+            "attachments": [{"name": att["name"]}],
+            "location": {"placeholder": "Kyoto", "latitude": 35.0, "longitude": 135.5},
+            "createTime": "2020-01-02T03:04:05Z",
+            "updateTime": "2021-01-02T03:04:05Z",
+        },
+        memoId="first-memo",
+    )
+    archived = await post("/api/v1/memos", {"content": "old", "visibility": "PRIVATE"})
+    r = await memos_client.patch(
+        f"/api/v1/{archived['name']}", json={"state": "ARCHIVED"}, params={"updateMask": "state"}, headers=alice.headers
+    )
+    assert r.status == 200, await r.text()
+    ref = await post(
+        "/api/v1/memos",
+        {"content": "see first", "relations": [{"relatedMemo": {"name": first["name"]}, "type": "REFERENCE"}]},
+    )
+    for i in range(5):
+        await post("/api/v1/memos", {"content": f"filler {i}"})
+    mine = await post(f"/api/v1/{first['name']}/comments", {"content": "my comment", "visibility": "PUBLIC"})
+    await post(f"/api/v1/{first['name']}/comments", {"content": "bob's comment", "visibility": "PUBLIC"}, user=bob)
+    await post("/api/v1/memos", {"content": "bob's public memo", "visibility": "PUBLIC"}, user=bob)
+    for user, emoji in ((alice, "👍"), (bob, "🎉")):
+        await post(
+            f"/api/v1/{first['name']}/reactions",
+            {"reaction": {"contentId": first["name"], "reactionType": emoji}},
+            user=user,
+        )
+
+    url = str(memos_client.make_url("/"))
+    memos = await remote.read(url, alice.token, allow_private=True, page_size=3)
+    by_key = {m.key: m for m in memos}
+    assert {first["name"], archived["name"], ref["name"]} < set(by_key)
+    assert sorted(m.content for m in memos if m.content.startswith("filler")) == [f"filler {i}" for i in range(5)]
+    assert len(memos) == 8
+
+    one = by_key[first["name"]]
+    assert (one.content, one.visibility, one.pinned, one.archived, one.uid) == (
+        "Hello #travel 你好 🌏",
+        "PUBLIC",
+        True,
+        False,
+        "first-memo",
+    )
+    assert (one.create_time, one.update_time) == (1577934245, 1609556645)
+    assert one.location == {"placeholder": "Kyoto", "latitude": 35.0, "longitude": 135.5}
+    assert [(a.filename, a.type, a.data) for a in one.attachments] == [
+        ("photo 1.bin", "application/octet-stream", photo)
+    ]
+    assert sorted((r.reaction_type, r.creator) for r in one.reactions) == [("🎉", "bob"), ("👍", "")]
+    assert [(c.key, c.content, c.visibility) for c in one.comments] == [(mine["name"], "my comment", "PUBLIC")]
+    assert by_key[archived["name"]].archived is True
+    assert by_key[ref["name"]].references == [first["name"]]
+    assert one.references == []
+
+    # the bad token, the guard against private addresses, no server at all
+    with pytest.raises(ImportRefused, match="refused the access token"):
+        await remote.read(url, "not-a-token", allow_private=True)
+    with pytest.raises(ImportRefused, match="not allowed"):
+        await remote.read(url, alice.token)
+    with pytest.raises(ImportRefused, match="http"):
+        await remote.read("ftp://example.com", alice.token)
+
+
+def v022_memo(number: int, content: str, **fields) -> dict:
+    memo = {
+        "name": f"memos/{number}",
+        "uid": f"uid{number}",
+        "rowStatus": "ACTIVE",
+        "creator": "users/1",
+        "createTime": "2024-02-03T04:05:06Z",
+        "updateTime": "2024-02-04T04:05:06.123456789Z",
+        "displayTime": "2024-02-03T04:05:06Z",
+        "content": content,
+        "nodes": [],
+        "visibility": "PROTECTED",
+        "tags": [],
+        "pinned": False,
+        "resources": [],
+        "relations": [],
+        "reactions": [],
+    }
+    memo.update(fields)
+    return memo
+
+
+async def test_remote_reads_a_v022_server(aiohttp_server):
+    """v0.22 names memos and users by number, has ``resources`` and ``rowStatus``, relation ends as
+    plain names, POST /api/v1/auth/status, a ``row_status`` filter and bytes at ``/file/resources/{id}``."""
+    from aiohttp import web
+
+    from memos_core.portability.readers import remote
+
+    blob = "日本語 🎌".encode() * 100
+    first = v022_memo(
+        1,
+        "first #tag",
+        pinned=True,
+        resources=[
+            {"name": "resources/7", "uid": "r7", "filename": "note.txt", "type": "text/plain", "size": len(blob)},
+            {"name": "resources/8", "uid": "r8", "filename": "x", "externalLink": "https://example.com/x", "type": ""},
+        ],
+        relations=[
+            {"memo": "memos/3", "relatedMemo": "memos/1", "type": "COMMENT"},
+            {"memo": "memos/2", "relatedMemo": "memos/1", "type": "REFERENCE"},
+        ],
+        reactions=[{"id": 4, "creator": "users/2", "contentId": "memos/1", "reactionType": "❤️"}],
+    )
+    second = v022_memo(
+        2, "refers to [[first]]", relations=[{"memo": "memos/2", "relatedMemo": "memos/1", "type": "REFERENCE"}]
+    )
+    archived = v022_memo(5, "archived", rowStatus="ARCHIVED", visibility="PRIVATE")
+    comment = v022_memo(3, "a comment", parentId=1, visibility="PUBLIC")
+    others = v022_memo(9, "not mine", creator="users/2", visibility="PUBLIC")
+    seen_filters = []
+
+    def authorised(request) -> bool:
+        return request.headers.get("Authorization") == "Bearer v22-token"
+
+    async def auth_me(request):  # the front end's fallback page, as v0.22 serves unknown paths
+        return web.Response(text="<!doctype html><title>Memos</title>", content_type="text/html")
+
+    async def auth_status(request):
+        if not authorised(request):
+            return web.json_response({"code": 16, "message": "unauthenticated", "details": []}, status=401)
+        return web.json_response(
+            {"name": "users/1", "id": 1, "username": "alice", "role": "HOST", "rowStatus": "ACTIVE"}
+        )
+
+    async def list_memos(request):
+        assert authorised(request)
+        flt = request.query.get("filter", "")
+        seen_filters.append(flt)
+        if "row_status" not in flt:
+            return web.json_response({"code": 3, "message": "invalid filter", "details": []}, status=400)
+        if 'row_status == "ARCHIVED"' in flt:
+            return web.json_response({"memos": [archived], "nextPageToken": ""})
+        pages = {"": ([first, others], "p2"), "p2": ([second], "")}
+        memos, token = pages[request.query.get("pageToken", "")]
+        return web.json_response({"memos": memos, "nextPageToken": token})
+
+    async def comments(request):
+        assert request.match_info["id"] == "1"
+        return web.json_response({"memos": [comment, v022_memo(4, "bob's", creator="users/2", parentId=1)]})
+
+    async def resource(request):
+        assert authorised(request)
+        assert request.match_info["id"] == "7"
+        return web.Response(body=blob, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/auth/me", auth_me)
+    app.router.add_post("/api/v1/auth/status", auth_status)
+    app.router.add_get("/api/v1/memos", list_memos)
+    app.router.add_get("/api/v1/memos/{id}/comments", comments)
+    app.router.add_get("/file/resources/{id}", resource)
+    server = await aiohttp_server(app)
+    url = str(server.make_url(""))
+
+    memos = await remote.read(url, "v22-token", allow_private=True)
+    assert seen_filters[0] == 'creator == "users/1" && row_status == "NORMAL"'
+    by_key = {m.key: m for m in memos}
+    assert sorted(by_key) == ["memos/1", "memos/2", "memos/5"]
+    one = by_key["memos/1"]
+    assert (one.uid, one.content, one.visibility, one.pinned, one.archived) == (
+        "uid1",
+        "first #tag",
+        "PROTECTED",
+        True,
+        False,
+    )
+    assert (one.create_time, one.update_time) == (1706933106, 1707019506)
+    assert [(a.filename, a.type, a.data) for a in one.attachments] == [("note.txt", "text/plain", blob)]
+    assert [(r.reaction_type, r.creator) for r in one.reactions] == [("❤️", "2")]
+    assert [(c.key, c.content, c.visibility) for c in one.comments] == [("memos/3", "a comment", "PUBLIC")]
+    assert by_key["memos/2"].references == ["memos/1"]
+    assert by_key["memos/5"].archived is True and by_key["memos/5"].visibility == "PRIVATE"
+
+    with pytest.raises(ImportRefused, match="refused the access token"):
+        await remote.read(url, "wrong", allow_private=True)
+    with pytest.raises(ImportRefused, match="does not answer like a Memos server"):
+        await remote.read(url + "/elsewhere", "v22-token", allow_private=True)
+    # a download cap smaller than the attachment refuses the whole import
+    with pytest.raises(ImportRefused, match="larger than the limit"):
+        await remote.read(url, "v22-token", allow_private=True, max_attachment_size=100)
