@@ -70,9 +70,9 @@ async def test_the_owner_sees_account_preferences_and_webhooks_in_that_order(pag
     text = await pages.get("/setting")
     tree = parse(text)
     ids = [s.attrs["id"] for s in tree.all("section", class_="settings-section")]
-    assert ids == ["account", "preferences", "webhooks"]  # no admin section for a user
+    assert ids == ["account", "preferences", "webhooks", "data"]  # no admin section for a user
     links = [a.attrs["href"] for a in tree.one("nav", class_="settings-menu").all("a")]
-    assert links == ["#account", "#preferences", "#webhooks"]
+    assert links == ["#account", "#preferences", "#webhooks", "#data"]
     profile = part(text, "account-profile")
     assert profile.one("input", name="username").attrs["value"] == "alice"
     assert profile.one("input", name="display_name").attrs["value"] == "Alice A."

@@ -23,3 +23,14 @@ window.addEventListener("hashchange", () => {
   document.getElementById(location.hash.slice(1))?.focus();
 });
 mark();
+
+// Forms that can take a while (an import) say so while the server works, and cannot be sent twice.
+document.querySelectorAll("[data-busy-form]").forEach((form) => {
+  form.addEventListener("submit", () => {
+    const button = form.querySelector("button[type=submit][data-busy-label]");
+    if (!button) return;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = button.dataset.busyLabel;
+  });
+});

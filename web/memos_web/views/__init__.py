@@ -12,6 +12,7 @@ from . import (  # settings_account before settings_admin: the account sections 
     recovery,
     settings_account,
     settings_admin,
+    settings_data,
     sidebar,
     sso,
     timeline,
@@ -32,4 +33,5 @@ ROUTES = (
     settings.routes,
     settings_account.routes,
     settings_admin.routes,
+    settings_data.routes,
 )

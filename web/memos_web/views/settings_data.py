@@ -1,0 +1,93 @@
+"""The "Export & import" settings section: download your memos, bring notes in from elsewhere.
+
+The download links stream the same export as ``GET /api/v1/export`` (the zip of Markdown files and
+attachments, or ``memos.json``); the upload form imports a file through the same service as
+``POST /api/v1/import`` (a memos-py export, a Markdown zip or a Google Keep Takeout zip) and comes
+back to the section saying how many memos arrived. An import is all or nothing: a refused file
+changes nothing, and the section shows why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from memos_core import ApiError, context_of
+from memos_core.portability import export, service
+
+from ..i18n import N_, gettext
+from ..security import signed_in
+from ..settings import form_error, require_section, section
+
+routes = web.RouteTableDef()
+
+
+@section("data", N_("Export & import"))
+async def data_section(request: web.Request) -> dict[str, Any]:
+    q = request.query
+    done = None
+    if q.get("saved") == "data" and q.get("imported", "").isdigit() and q.get("skipped", "").isdigit():
+        done = {"imported": int(q["imported"]), "skipped": int(q["skipped"])}
+    return {"done": done, "says_done": done is not None}  # its own notice instead of "Saved."
+
+
+@routes.get("/web/export", name="web.export")
+async def download_export(request: web.Request) -> web.StreamResponse:
+    """The signed-in user's own memos, as a zip (default) or ``memos.json``."""
+    viewer = signed_in(request)
+    ctx = context_of(request)
+    fmt = "json" if request.query.get("format") == "json" else "zip"
+    users = await export.export_users(ctx, viewer, None)
+    doc, files = await export.build(ctx, users)
+    name = export.download_name(users, fmt)
+    if fmt == "json":
+        resp = web.Response(body=export.dump(doc), content_type="application/json")
+        resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        }
+    )
+    await resp.prepare(request)
+
+    async def write(data: bytes) -> None:
+        if data:
+            await resp.write(data)
+
+    await export.write_zip(ctx, doc, files, write)
+    await resp.write_eof()
+    return resp
+
+
+@routes.post("/web/setting/data/import", name="web.setting.data.upload")
+async def upload_import(request: web.Request) -> web.StreamResponse:
+    viewer = signed_in(request)
+    require_section(request, "data")
+    form = await request.post()  # the CSRF check read it already; files are in temporary files
+    field = form.get("file")
+    if not isinstance(field, web.FileField) or not field.filename:
+        return await form_error(request, "data", gettext("Choose a file to import."), {"form": "import"})
+    fd, name = tempfile.mkstemp(prefix="memos-import-")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            field.file.seek(0)
+            shutil.copyfileobj(field.file, out)
+        report = await service.import_path(context_of(request), viewer, path)
+    except ApiError as e:
+        return await form_error(request, "data", e, {"form": "import"})
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    imported, skipped = int(report.get("imported", 0)), int(report.get("skipped", 0))
+    raise web.HTTPSeeOther(f"/setting?saved=data&imported={imported}&skipped={skipped}#data")
