@@ -553,3 +553,26 @@ async def test_remote_reads_a_v022_server(aiohttp_server):
     # a download cap smaller than the attachment refuses the whole import
     with pytest.raises(ImportRefused, match="larger than the limit"):
         await remote.read(url, "v22-token", allow_private=True, max_attachment_size=100)
+
+
+def test_markdown_wiki_links_reference_definitions_and_cjk_names():
+    from memos_core.portability.readers import markdown
+
+    memos = markdown.read_zip(
+        make_zip(
+            {
+                "vault/日记/今天.md": "![[猫 cat.png]] and [[Ideas]] and [[missing]]\n\n[logo]: ../assets/logo.svg\n",
+                "vault/Ideas.md": "ideas 💡 [[日记/今天]]",
+                "vault/attachments/猫 cat.png": PNG,
+                "vault/assets/logo.svg": "<svg/>",
+            }
+        )
+    )
+    by_key = {m.key: m for m in memos}
+    today = by_key["vault/日记/今天.md"]
+    assert [(a.filename, a.type) for a in today.attachments] == [
+        ("logo.svg", "image/svg+xml"),
+        ("猫 cat.png", "image/png"),
+    ]
+    assert today.references == ["vault/Ideas.md"]
+    assert by_key["vault/Ideas.md"].references == ["vault/日记/今天.md"]

@@ -11,7 +11,9 @@
 * The content is kept as written, ``#tags`` included.
 * Images and links whose target is a relative path to a file in the same folder or zip become
   attachments of the memo (named by the file's base name); the link in the content is left as it is.
-  A link to another note of the import becomes a reference to that memo.
+  Reference definitions (``[x]: path``) and wiki links (``[[note]]``, ``![[image.png]]``, found
+  relative to the note or by a name unique in the import) count too. A link to another note of the
+  import becomes a reference to that memo.
 * The key of a memo is its file's path relative to the folder or zip root.
 * Hidden files and folders (a name starting with ``.``) and ``__MACOSX`` are skipped.
 
@@ -41,6 +43,10 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]
 # Inline links and images: [text](target "title") / ![alt](<target with spaces>)
 _LINK = re.compile(r"!?\[(?:[^\[\]\\]|\\.)*\]\(\s*(<[^<>\n]*>|[^\s()<>]+(?:\([^\s()]*\)[^\s()<>]*)*)")
 _HTML_SRC = re.compile(r"""<(?:img|video|audio|source|a)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
+# Reference definitions: [label]: target
+_REFERENCE_DEF = re.compile(r"^[ ]{0,3}\[[^\]\n]+\]:[ \t]*(<[^<>\n]*>|\S+)", re.M)
+# Wiki links and embeds (Obsidian, Logseq): [[target]], ![[target|alias]], [[target#heading]]
+_WIKI = re.compile(r"!?\[\[([^\[\]|#\n]+)(?:[#|][^\[\]\n]*)?\]\]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -121,6 +127,10 @@ def _hidden(rel: str) -> bool:
 
 def _read(files: dict[str, _File]) -> list[ImportedMemo]:
     notes = sorted(p for p in files if p.lower().endswith(NOTE_SUFFIXES))
+    by_name: dict[str, list[str]] = {}
+    for path in files:
+        by_name.setdefault(posixpath.basename(path), []).append(path)
+    note_set = set(notes)
     memos = []
     for path in notes:
         f = files[path]
@@ -132,7 +142,7 @@ def _read(files: dict[str, _File]) -> list[ImportedMemo]:
         memo = ImportedMemo(key=path, content=text, create_time=f.mtime, update_time=f.mtime)
         body = _apply_front_matter(memo, text, path)
         memo.content = body
-        _link_files(memo, path, files, set(notes))
+        _link_files(memo, path, files, note_set, by_name)
         memos.append(memo)
     return memos
 
@@ -271,6 +281,7 @@ def _link_targets(content: str) -> list[str]:
     targets = []
     for m in _LINK.finditer(content):
         targets.append(m.group(1).strip("<>"))
+    targets.extend(m.group(1).strip("<>") for m in _REFERENCE_DEF.finditer(content))
     targets.extend(m.group(1) for m in _HTML_SRC.finditer(content))
     return targets
 
@@ -287,10 +298,26 @@ def _resolve(note_path: str, target: str) -> str | None:
     return joined
 
 
-def _link_files(memo: ImportedMemo, note_path: str, files: dict[str, _File], notes: set[str]) -> None:
+def _wiki_target(target: str, note_path: str, files: dict[str, _File], by_name: dict[str, list[str]]) -> str | None:
+    """A wiki link names a file relative to the note, or anywhere by its name (``[[note]]`` omits ``.md``)."""
+    target = target.strip()
+    for candidate in (target, target + ".md"):
+        rel = _resolve(note_path, candidate)
+        if rel is not None and rel in files:
+            return rel
+        matches = by_name.get(posixpath.basename(candidate), [])
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def _link_files(
+    memo: ImportedMemo, note_path: str, files: dict[str, _File], notes: set[str], by_name: dict[str, list[str]]
+) -> None:
     linked: set[str] = set()
-    for target in _link_targets(memo.content):
-        rel = _resolve(note_path, target)
+    targets: list[str | None] = [_resolve(note_path, t) for t in _link_targets(memo.content)]
+    targets += [_wiki_target(m.group(1), note_path, files, by_name) for m in _WIKI.finditer(memo.content)]
+    for rel in targets:
         if rel is None or rel == note_path or rel in linked or rel not in files:
             continue
         linked.add(rel)
