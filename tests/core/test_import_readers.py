@@ -251,7 +251,8 @@ def test_markdown_refuses_non_utf8_and_unsafe_zips():
         markdown.read_zip(make_zip({"latin.md": "café".encode("latin-1")}))
     with pytest.raises(ImportRefused, match="outside the archive"):
         markdown.read_zip(make_zip({"a.md": "x", "../evil.md": "y"}))
-    assert markdown.read_zip(make_zip({"a.png": PNG})) == []
+    with pytest.raises(ImportRefused, match="No notes to import"):
+        markdown.read_zip(make_zip({"a.png": PNG, ".hidden.md": "x"}))
 
 
 # --------------------------------------------------------------------------- Google Keep

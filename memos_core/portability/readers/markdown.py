@@ -127,6 +127,8 @@ def _hidden(rel: str) -> bool:
 
 def _read(files: dict[str, _File]) -> list[ImportedMemo]:
     notes = sorted(p for p in files if p.lower().endswith(NOTE_SUFFIXES))
+    if not notes:
+        raise ImportRefused("No notes to import: expected Markdown or text files (.md, .markdown, .txt).")
     by_name: dict[str, list[str]] = {}
     for path in files:
         by_name.setdefault(posixpath.basename(path), []).append(path)
