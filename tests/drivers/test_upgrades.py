@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sqlite3
 
 import pytest
 import sqlalchemy as sa
@@ -248,3 +249,31 @@ async def test_unupgradable_versions_are_refused_and_left_alone(memos_driver, me
             assert not await store.driver.table_exists(store, "attachment")
     finally:
         await store.disconnect()
+
+
+async def test_a_memos_0_22_sqlite_database_is_backed_up_then_upgraded_and_served(
+    aiohttp_client, memos_new_config, caplog
+):
+    """The whole path a self-hoster takes: their v0.22 file, a start with the defaults (no
+    skip), a copy of the untouched file under ``{data}/backups``, then every memo served."""
+    config = memos_new_config("sqlite")
+    store = await _store(config)
+    try:
+        await old.build(store, "0.22")
+    finally:
+        await store.disconnect()
+
+    client = await aiohttp_client(create_app(config))
+    backups = sorted((config.data_dir / "backups").glob("*.db"))
+    assert len(backups) == 1 and "0.22" in backups[0].name
+    assert str(backups[0]) in caplog.text  # the server says where the copy is
+
+    with sqlite3.connect(backups[0]) as copy:  # the copy is the file as it was before the upgrade
+        tables = {name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "resource" in tables and "attachment" not in tables
+        assert copy.execute("SELECT count(*) FROM memo").fetchone()[0] > 0
+
+    steven = await _sign_in(client, old.ADMIN)
+    pinned = await _get(client, f"/api/v1/memos/{Memo.PINNED}", steven)
+    assert pinned["content"] == old.PINNED_CONTENT and pinned["pinned"] is True
+    assert [a["name"] for a in pinned["attachments"]] == ["attachments/AttachInDb0000000000001"]
