@@ -448,3 +448,37 @@ def test_cli_export_and_import(tmp_path: Path, memos_config, monkeypatch):
     assert cli.main(["export", "--user", "carol", "--format", "json", "--output", str(carol_out), *base]) == 0
     (m,) = json.loads(carol_out.read_text())["memos"]
     assert m["content"] == "from the cli #cli" and m["creator"] == "users/carol"
+
+
+async def test_an_admin_moves_notes_from_another_memos_server_through_the_api(
+    memos_client, memos_users, memos_new_config, memos_driver, aiohttp_client
+):
+    """``POST /api/v1/import`` with another server's URL and token: its user's memos arrive once;
+    a server on a loopback address is allowed for an admin only (no probing of the network)."""
+    from memos_core.app import create_app
+
+    other = await aiohttp_client(create_app(memos_new_config(memos_driver)))
+    r = await other.post("/api/v1/users", json={"username": "away", "password": "away-pw-1"})
+    assert r.status == 200, await r.text()
+    r = await other.post(
+        "/api/v1/auth/signin", json={"passwordCredentials": {"username": "away", "password": "away-pw-1"}}
+    )
+    token = (await r.json())["accessToken"]
+    for text in ("from the other side #moved", "second one"):
+        r = await other.post("/api/v1/memos", json={"content": text}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 200, await r.text()
+    body = {"source": "memos", "url": str(other.make_url("/")).rstrip("/"), "token": token}
+
+    user, admin = await memos_users("plain"), await memos_users("boss", role="ADMIN")
+    r = await memos_client.post("/api/v1/import", json=body, headers=user.headers)
+    assert r.status == 400 and (await r.json())["code"] == 3  # loopback: refused for a plain user
+    assert (await (await memos_client.get("/api/v1/memos", headers=user.headers)).json())["memos"] == []
+
+    r = await memos_client.post("/api/v1/import", json=body, headers=admin.headers)
+    assert r.status == 200, await r.text()
+    assert (await r.json())["imported"] == 2
+    r = await memos_client.post("/api/v1/import", json=body, headers=admin.headers)
+    assert (await r.json())["imported"] == 0  # again: nothing twice
+    listed = (await (await memos_client.get("/api/v1/memos", headers=admin.headers)).json())["memos"]
+    assert sorted(m["content"] for m in listed) == ["from the other side #moved", "second one"]
+    assert all(m["creator"] == "users/boss" for m in listed)
