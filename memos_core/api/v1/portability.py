@@ -17,6 +17,7 @@ from aiohttp import web
 from ...context import context_of, viewer_of
 from ...errors import invalid
 from ...portability import export, service
+from ...portability.responses import export_response
 from .jsonutil import json_body, json_response, query_param
 
 routes = web.RouteTableDef()
@@ -29,27 +30,7 @@ async def export_account(request: web.Request) -> web.StreamResponse:
     if fmt not in ("json", "zip"):
         raise invalid(f"invalid format: {fmt!r} (json or zip)")
     users = await export.export_users(ctx, viewer_of(request), query_param(request, "user"))
-    doc, files = await export.build(ctx, users)
-    if fmt == "json":
-        resp = web.Response(body=export.dump(doc), content_type="application/json")
-        resp.headers["Content-Disposition"] = f'attachment; filename="{export.download_name(users, "json")}"'
-        return resp
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="{export.download_name(users, "zip")}"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await resp.prepare(request)
-
-    async def write(data: bytes) -> None:
-        if data:
-            await resp.write(data)
-
-    await export.write_zip(ctx, doc, files, write)
-    await resp.write_eof()
-    return resp
+    return await export_response(request, ctx, users, fmt)
 
 
 @routes.post("/import", name="PortabilityService.Import")

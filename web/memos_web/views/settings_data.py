@@ -20,6 +20,7 @@ from aiohttp import web
 
 from memos_core import ApiError, context_of
 from memos_core.portability import export, service
+from memos_core.portability.responses import export_response
 
 from ..i18n import N_, gettext
 from ..security import signed_in
@@ -44,29 +45,7 @@ async def download_export(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     fmt = "json" if request.query.get("format") == "json" else "zip"
     users = await export.export_users(ctx, viewer, None)
-    doc, files = await export.build(ctx, users)
-    name = export.download_name(users, fmt)
-    if fmt == "json":
-        resp = web.Response(body=export.dump(doc), content_type="application/json")
-        resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await resp.prepare(request)
-
-    async def write(data: bytes) -> None:
-        if data:
-            await resp.write(data)
-
-    await export.write_zip(ctx, doc, files, write)
-    await resp.write_eof()
-    return resp
+    return await export_response(request, ctx, users, fmt)
 
 
 @routes.post("/web/setting/data/import", name="web.setting.data.upload")
