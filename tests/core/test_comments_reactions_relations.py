@@ -57,6 +57,11 @@ async def test_comment_create_and_list(memos_client, memos_users, recorder):
     assert r.status == 200, c1
     assert c1["name"] == "memos/c1" and c1["parent"] == "memos/parent" and c1["visibility"] == "PRIVATE"
     assert c1["creator"] == "users/bob"
+    assert [(x["memo"]["name"], x["relatedMemo"]["name"], x["type"]) for x in c1["relations"]] == [
+        ("memos/c1", "memos/parent", "COMMENT")
+    ]
+    r = await memos_client.get("/api/v1/memos/c1", headers=bob.headers)
+    assert await r.json() == c1  # the answer to the create is the comment as it is read back
     assert [e.name for e in recorder.events[-2:]] == ["memos.memo.created", "memos.memo.comment.created"]
     assert recorder.events[-1].resource == c1
     assert recorder.events[-1].extra["parent"]["name"] == parent["name"]
