@@ -482,3 +482,63 @@ async def test_an_admin_moves_notes_from_another_memos_server_through_the_api(
     listed = (await (await memos_client.get("/api/v1/memos", headers=admin.headers)).json())["memos"]
     assert sorted(m["content"] for m in listed) == ["from the other side #moved", "second one"]
     assert all(m["creator"] == "users/boss" for m in listed)
+
+
+def _keep_takeout() -> bytes:
+    """A small Google Keep Takeout: a pinned checklist with labels, an archived note with a photo."""
+
+    def note(**fields) -> str:
+        base = {"isTrashed": False, "isPinned": False, "isArchived": False, "title": "", "textContent": ""}
+        base |= {"createdTimestampUsec": 1690000000000000, "userEditedTimestampUsec": 1700000000000000}
+        return json.dumps(base | fields, ensure_ascii=False)
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(
+            "Takeout/Keep/Groceries.json",
+            note(
+                title="Groceries",
+                listContent=[{"text": "牛乳", "isChecked": False}, {"text": "bread", "isChecked": True}],
+                labels=[{"name": "home"}],
+                isPinned=True,
+            ),
+        )
+        zf.writestr(
+            "Takeout/Keep/Trip.json",
+            note(
+                textContent="Kyoto in spring 🌸",
+                isArchived=True,
+                attachments=[{"filePath": "trip.jpg", "mimetype": "image/jpeg"}],
+            ),
+        )
+        zf.writestr("Takeout/Keep/trip.jpg", b"\xff\xd8\xff\xe0 a photo")
+    return buf.getvalue()
+
+
+async def test_notes_move_from_keep_through_an_export_to_an_instance_on_another_database(
+    memos_client, memos_driver, memos_new_config, aiohttp_client
+):
+    """The path a user takes: Google Keep into memos-py, export, import the export into a fresh
+    instance on another database (another driver when the run has one), the same notes there."""
+    from memos_core.testing import drivers_under_test
+
+    alice = await add_user(memos_client, "alice")
+    r = await import_file(memos_client, alice, _keep_takeout(), "takeout.zip")
+    assert r.status == 200, await r.text()
+    assert (await r.json())["imported"] == 2 and (await r.json())["source"] == "keep"
+    before = await export_json(memos_client, alice)
+    by_content = {m["content"].splitlines()[0]: m for m in before["memos"]}
+    groceries, trip = by_content["# Groceries"], by_content["Kyoto in spring 🌸"]
+    assert groceries["pinned"] is True and "- [ ] 牛乳" in groceries["content"] and "home" in groceries["tags"]
+    assert trip["state"] == "ARCHIVED" and [a["filename"] for a in trip["attachments"]] == ["trip.jpg"]
+    assert groceries["createTime"] == "2023-07-22T04:26:40Z"
+    archive = await (await memos_client.get("/api/v1/export", params={"format": "zip"}, headers=alice.headers)).read()
+
+    others = [d for d in drivers_under_test() if d != memos_driver]
+    other = await aiohttp_client(create_app(memos_new_config(others[0] if others else memos_driver)))
+    alice2 = await add_user(other, "alice")
+    r = await import_file(other, alice2, archive)
+    assert r.status == 200, await r.text()
+    assert comparable(await export_json(other, alice2)) == comparable(before)
+    again = await export_zip(other, alice2)
+    assert again.read(trip["attachments"][0]["path"]) == b"\xff\xd8\xff\xe0 a photo"
