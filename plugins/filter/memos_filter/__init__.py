@@ -31,9 +31,14 @@ def __getattr__(name: str) -> Any:
 def compile_filter(
     expression: str, scope: str = "memo", dialect: str = "sqlite", now: int | None = None
 ) -> ColumnElement[bool]:
-    """:func:`memos_filter.compiler.compile_filter`, importing the compiler on first use."""
+    """:func:`memos_filter.compiler.compile_filter`, importing the compiler on first use. In the
+    ``memo`` scope, ``tag:NAME`` / ``content:WORD`` shorthands are accepted too (:mod:`.shorthand`)."""
     from .compiler import compile_filter as compile_
 
+    if scope == "memo":
+        from .shorthand import expand
+
+        expression = expand(expression) or expression
     return compile_(expression, scope, dialect, now)
 
 
