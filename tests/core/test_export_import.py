@@ -542,3 +542,26 @@ async def test_notes_move_from_keep_through_an_export_to_an_instance_on_another_
     assert comparable(await export_json(other, alice2)) == comparable(before)
     again = await export_zip(other, alice2)
     assert again.read(trip["attachments"][0]["path"]) == b"\xff\xd8\xff\xe0 a photo"
+
+
+async def test_a_hostile_export_zip_is_refused_whole(memos_client):
+    """A memos-py export is opened like every imported archive: a name escaping the folder or an
+    entry that inflates far beyond its size is refused, and nothing of it is written."""
+    alice = await add_user(memos_client, "alice")
+    doc = {"format": "memos-py-export", "version": 1, "users": [], "memos": [{"uid": "m1", "content": "hello"}]}
+
+    def archive(extra: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("memos.json", json.dumps(doc))
+            for name, data in extra.items():
+                zf.writestr(name, data)
+        return buf.getvalue()
+
+    for extra in ({"../../escape.txt": b"x"}, {"attachments/bomb.bin": b"\0" * (64 * 1024 * 1024)}):
+        r = await import_file(memos_client, alice, archive(extra))
+        body = await r.json()
+        assert r.status == 400 and body["code"] == 3, body
+        assert await count(memos_client, tables.memo) == 0
+    r = await import_file(memos_client, alice, archive({}))  # the same export without them imports
+    assert r.status == 200 and (await r.json())["imported"] == 1

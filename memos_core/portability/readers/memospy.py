@@ -8,14 +8,13 @@ the export (someone else's) is imported as a memo of its own.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from ...wire import parse_time
 from ..model import ImportedAttachment, ImportedMemo, ImportedReaction, ImportRefused
+from ..safezip import SafeZip, open_zip
 
 FORMAT = "memos-py-export"
 MAX_JSON_BYTES = 256 * 1024 * 1024
@@ -48,36 +47,15 @@ def read_json(raw: bytes | str) -> list[ImportedMemo]:
 
 
 def read_zip(source: str | Path | bytes | Any) -> list[ImportedMemo]:
-    """Drafts from an export zip (a path, bytes or a binary file object)."""
-    if isinstance(source, bytes | bytearray):
-        source = io.BytesIO(source)
-    try:
-        zf = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ImportRefused(f"not a zip file: {e}") from None
-    with zf:
-        try:
-            info = zf.getinfo("memos.json")
-        except KeyError:
-            raise ImportRefused("not a memos-py export: the zip has no memos.json") from None
-        doc = parse(_read(zf, info, MAX_JSON_BYTES))
-        return _drafts(doc, zf)
-
-
-def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
-    """An entry's bytes, refused once more than ``cap`` come out (whatever its header claims)."""
-    if info.flag_bits & 0x1:
-        raise ImportRefused(f"{info.filename} is encrypted")
-    out = bytearray()
-    try:
-        with zf.open(info) as f:
-            while chunk := f.read(1024 * 1024):
-                out += chunk
-                if len(out) > cap:
-                    raise ImportRefused(f"{info.filename} is larger than {cap} bytes")
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
-        raise ImportRefused(f"{info.filename} cannot be read: {e}") from None
-    return bytes(out)
+    """Drafts from an export zip (a path, bytes or a binary file object), opened with
+    :mod:`..safezip` as every imported archive is (names, sizes and ratios checked)."""
+    with open_zip(source, max_file_size=MAX_FILE_BYTES, max_total_size=MAX_TOTAL_BYTES) as zf:
+        doc = zf.get("memos.json")
+        if doc is None:
+            raise ImportRefused("not a memos-py export: the zip has no memos.json")
+        if doc.info.file_size > MAX_JSON_BYTES:  # SafeZip holds the entry to its declared size
+            raise ImportRefused(f"memos.json is larger than {MAX_JSON_BYTES} bytes")
+        return _drafts(parse(zf.read(doc)), zf)
 
 
 def _time(value: Any, what: str) -> int | None:
@@ -89,10 +67,9 @@ def _time(value: Any, what: str) -> int | None:
         raise ImportRefused(f"{what}: invalid time {value!r}") from None
 
 
-def _drafts(doc: dict[str, Any], zf: zipfile.ZipFile | None) -> list[ImportedMemo]:
+def _drafts(doc: dict[str, Any], zf: SafeZip | None) -> list[ImportedMemo]:
     drafts: dict[str, ImportedMemo] = {}
     parents: dict[str, str] = {}
-    total = 0
     for raw in doc["memos"]:
         if not isinstance(raw, dict) or not isinstance(raw.get("uid"), str) or not raw["uid"]:
             raise ImportRefused("memos.json holds a memo without a uid")
@@ -106,16 +83,10 @@ def _drafts(doc: dict[str, Any], zf: zipfile.ZipFile | None) -> list[ImportedMem
                 raise ImportRefused(f"{what}: invalid attachment")
             data = b""
             if zf is not None:
-                try:
-                    info = zf.getinfo(str(att.get("path", "")))
-                except KeyError:
-                    raise ImportRefused(
-                        f"{what}: attachment file {att.get('path')!r} is missing from the zip"
-                    ) from None
-                data = _read(zf, info, MAX_FILE_BYTES)
-                total += len(data)
-                if total > MAX_TOTAL_BYTES:
-                    raise ImportRefused(f"the attachments add up to more than {MAX_TOTAL_BYTES} bytes")
+                entry = zf.get(str(att.get("path", "")))
+                if entry is None:
+                    raise ImportRefused(f"{what}: attachment file {att.get('path')!r} is missing from the zip")
+                data = zf.read(entry)  # the per-file and total caps are the SafeZip's
             else:
                 continue  # memos.json alone does not carry bytes
             attachments.append(
