@@ -28,6 +28,7 @@ from aiohttp import web
 
 from .context import context_of
 from .store import tables
+from .store.compiled import Template
 
 if TYPE_CHECKING:
     from .auth import Principal
@@ -44,6 +45,9 @@ MAX_GAP = 10_000  # ids skipped at once (sequence jumps) are not waited for one 
 BATCH = 1000
 
 live = tables.live_event
+#: Every memo write adds one row: the INSERT is built and compiled once.
+_EVENT_COLUMNS = ("created_ms", "type", "name", "parent", "owner")
+_INSERT_EVENT = Template(live.insert().values(**{c: sa.bindparam(c, type_=live.c[c].type) for c in _EVENT_COLUMNS}))
 m = tables.memo
 u = tables.user
 rel = tables.memo_relation
@@ -118,7 +122,7 @@ class LiveHub:
             return
         now_ms = int(time.time() * 1000)
         async with self.store.transaction():
-            await self.store.execute(live.insert().values(created_ms=now_ms, **row))
+            await self.store.execute(_INSERT_EVENT(created_ms=now_ms, **row))
             if time.monotonic() - self._last_prune >= PRUNE_EVERY:
                 self._last_prune = time.monotonic()
                 await self.store.execute(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))

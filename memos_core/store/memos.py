@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import tables
+from . import search, tables
 from .compiled import Template
 
 m = tables.memo
@@ -195,7 +195,17 @@ async def latest_comments(
     return [(r["parent_uid"], Memo.from_row(r)) for r in await store.fetch_all(q)]
 
 
+#: The columns CreateMemo writes: its INSERT is a :class:`Template` (built and compiled once).
+_INSERT_COLUMNS = frozenset(
+    ("uid", "creator_id", "created_ts", "updated_ts", "row_status", "content", "visibility", "pinned", "payload")
+)
+_INSERT_MEMO = Template(m.insert().values(**{c: sa.bindparam(c, type_=m.c[c].type) for c in sorted(_INSERT_COLUMNS)}))
+
+
 async def insert_memo(store, **values: Any) -> int:
+    """Insert a memo row; returns its id."""
+    if values.keys() == _INSERT_COLUMNS:
+        return await store.execute(_INSERT_MEMO(**values))
     return await store.execute(m.insert().values(**values))
 
 
@@ -227,6 +237,7 @@ async def delete_memos(store, ids: list[int], uids: list[str]) -> None:
     await store.execute(att.delete().where(att.c.memo_id.in_(ids)))
     await store.execute(inbox.delete().where(sa.or_(*referenced)))
     await store.execute(m.delete().where(m.c.id.in_(ids)))
+    await search.unindex_memos(store, ids)
 
 
 # -- relations ---------------------------------------------------------------------------------------
