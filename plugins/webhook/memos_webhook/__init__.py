@@ -97,7 +97,8 @@ async def deliver(app: web.Application, event: Any) -> int:
     if dispatcher is None or not username:
         return 0
     store = app[CONTEXT].store
-    user = await get_user(store, username=username)
+    actor = event.actor  # most often the recipient (their own memo): no need to look them up
+    user = actor if actor is not None and actor.username == username else await get_user(store, username=username)
     if user is None or user.username != username:
         return 0
     hooks = await user_webhooks(store, user.id)
