@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -27,6 +29,7 @@ from .plugins import Plugins, call_sync, load_plugins
 from .robots import routes as robots_routes
 from .rss import routes as rss_routes
 from .store import Store
+from .store import search as search_store
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,28 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await ctx.store.disconnect()
         raise
+    app[SEARCH_CATCH_UP] = asyncio.create_task(_search_catch_up(ctx.store))
     yield
+    app[SEARCH_CATCH_UP].cancel()
+    with contextlib.suppress(BaseException):
+        await app[SEARCH_CATCH_UP]
     await ctx.live.stop()
     await ctx.store.disconnect()
+
+
+#: The full-text index's catch-up started with the app (tests await it).
+SEARCH_CATCH_UP = web.AppKey("memos_search_catch_up", asyncio.Task)
+
+
+async def _search_catch_up(store: Store) -> None:
+    """Bring the search index in step in the background: on a database written behind its back
+    (an upstream database opened the first time, copy-db, restore) requests are served meanwhile,
+    and searches find more as it proceeds."""
+    try:
+        with store.background():
+            async with store.connection():
+                await search_store.catch_up(store)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the search index catch-up failed; run memos reindex")

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     import_.add_argument("path", help="the file or folder to import; its format is recognised from its content")
     import_.add_argument("--user", required=True, help="the account to import into")
-    for p in (export, import_):
+    reindex = sub.add_parser("reindex", help="rebuild the full-text search index from the memos (the server may run)")
+    for p in (export, import_, reindex):
         p.add_argument("--data", help="data folder (MEMOS_DATA)")
         p.add_argument("--driver", help="database driver: sqlite, postgres or mysql (MEMOS_DRIVER)")
         p.add_argument("--dsn", help="database DSN (MEMOS_DSN); for sqlite, a file path")
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return _backup_or_restore(args)
     if args.command in ("export", "import"):
         return _export_or_import(args)
+    if args.command == "reindex":
+        return _reindex(args)
     if args.command == "serve":
         try:
             config = _config(args)
@@ -245,6 +248,34 @@ def _export_or_import(args: argparse.Namespace) -> int:
             print(asyncio.run(run_import(config, args.user, args.path)))
     except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {args.command} failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    """``memos reindex``: empty the search index and rebuild it from the memo table."""
+    import asyncio
+
+    from .app import create_app
+    from .context import CONTEXT
+    from .plugins import PluginError
+    from .store import SchemaError, search
+
+    async def run(config: Config) -> int:
+        store = create_app(config)[CONTEXT].store
+        await store.connect()
+        try:
+            await store.migrate(demo=config.demo)
+            async with store.connection():
+                return await search.catch_up(store, rebuild=True)
+        finally:
+            await store.disconnect()
+
+    try:
+        config = Config.from_env(data=args.data, driver=args.driver, dsn=args.dsn, mode=args.mode)
+        print(f"search index rebuilt: {asyncio.run(run(config))} memos indexed")
+    except (PluginError, SchemaError, ValueError, OSError) as e:
+        print(f"memos: reindex failed: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -391,18 +391,37 @@ async def list_memos(
     state: Any = None,
     order_by: str = "",
     filter: str = "",
+    search: str | None = None,
+    include_comments: bool = False,
 ) -> dict[str, Any]:
+    """ListMemos; with ``search`` (not ``None``), the full-text search of
+    :mod:`memos_core.services.search` instead, ranked by relevance (``orderBy`` does not apply)."""
     state = parse_state(state)
     order = parse_order_by(order_by)
     limit, offset = page_window(page_size, page_token)
+    clause = None
     if filter and filter.strip():
-        where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment()]
         clause = await ctx.first(
             "memos_compile_filter", expression=filter, scope="memo", context={"dialect": ctx.store.dialect}
         )
         if clause is None:
             raise invalid("filter is not supported")
-        where.append(clause)
+    snippets: list[str] = []
+    if search is not None:
+        from . import search as search_service
+
+        rows, snippets = await search_service.search_memos(
+            ctx,
+            viewer,
+            search,
+            state=state,
+            filter_clause=clause,
+            include_comments=include_comments,
+            limit=limit,
+            offset=offset,
+        )
+    elif clause is not None:
+        where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment(), clause]
         rows = await store.list_memos(ctx.store, where, order, limit + 1, offset)
     else:
         values = {"limit": limit + 1, "offset": offset}
@@ -410,7 +429,11 @@ async def list_memos(
             values["viewer_id"] = viewer.id
         rows = await store.list_memos_page(ctx.store, _page_template(state, viewer is None, order), **values)
     token = next_token(rows, limit, offset)
-    memos = await memos_json(ctx, viewer, rows, relation_snippets=False, comments=False)  # not_comment() above
+    # Comments are listed only by a search that asks for them; otherwise not_comment() excluded them.
+    comments = search is not None and include_comments
+    memos = await memos_json(ctx, viewer, rows, relation_snippets=False, comments=comments)
+    for memo, found in zip(memos, snippets, strict=False):
+        memo["searchSnippet"] = found
     return {"memos": memos, "nextPageToken": token}
 
 

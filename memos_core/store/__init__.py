@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
 from ..metrics import SQL_SECONDS
-from . import tables
+from . import search, tables
 from .compiled import StatementCache
 from .driver import Driver
 
@@ -205,6 +205,7 @@ class Store:
                     await self._write_basic({**basic, "secretKey": str(uuid.uuid4())})
                 await self.driver.ensure_indexes(self, list(tables.PERFORMANCE_INDEXES))
                 await self._ensure_own_tables()
+                await search.ensure_schema(self)
 
     async def before_schema_change(self, current: str) -> None:
         """The single point run before the first upgrade step: calls :attr:`on_before_migration`."""

@@ -203,15 +203,22 @@ _INSERT_MEMO = Template(m.insert().values(**{c: sa.bindparam(c, type_=m.c[c].typ
 
 
 async def insert_memo(store, **values: Any) -> int:
-    """Insert a memo row; returns its id."""
+    """Insert a memo row and its full-text index entry; returns its id. Call it inside a
+    transaction: the row and its entry commit together."""
     if values.keys() == _INSERT_COLUMNS:
-        return await store.execute(_INSERT_MEMO(**values))
-    return await store.execute(m.insert().values(**values))
+        memo_id = await store.execute(_INSERT_MEMO(**values))
+    else:
+        memo_id = await store.execute(m.insert().values(**values))
+    await search.index_memos(store, [memo_id])
+    return memo_id
 
 
 async def update_memo(store, memo_id: int, values: dict[str, Any]) -> None:
+    """Update a memo's columns; a new content re-indexes it in the same transaction."""
     if values:
         await store.execute(m.update().where(m.c.id == memo_id).values(**values))
+        if "content" in values:
+            await search.index_memos(store, [memo_id])
 
 
 async def memo_tree(store, memo_id: int) -> list[tuple[int, str]]:

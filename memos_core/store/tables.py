@@ -288,5 +288,16 @@ import_record = sa.Table(
     sa.UniqueConstraint("user_id", "source", "key_hash", name="memos_py_uq_import_key"),
 )
 
+#: The full-text index's state (:mod:`memos_core.store.search`): one row per index, naming the index
+#: layout it was built with and when a catch-up last found it in step. A missing row or another
+#: version makes the next catch-up rebuild the index from the memo table.
+search_state = sa.Table(
+    "memos_py_search_state",
+    memos_py_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("checked_ms", sa.BigInteger, nullable=False),  # epoch milliseconds
+)
+
 #: Created in this order at start-up, each with its indexes.
-MEMOS_PY_TABLES = (signin_failure, live_event, password_reset, import_record)
+MEMOS_PY_TABLES = (signin_failure, live_event, password_reset, import_record, search_state)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import tables
+from . import search, tables
 from .compiled import Template
 
 t = tables.user
@@ -210,6 +210,7 @@ async def delete_user_cascade(store, user_id: int) -> list[dict[str, Any]]:
         await store.execute(inbox.delete().where(sa.or_(*refs)))
         await store.execute(rel.delete().where(sa.or_(rel.c.memo_id.in_(chunk), rel.c.related_memo_id.in_(chunk))))
         await store.execute(m.delete().where(m.c.id.in_(chunk)))
+        await search.unindex_memos(store, chunk)
     await store.execute(tables.user_identity.delete().where(tables.user_identity.c.user_id == user_id))
     await store.execute(tables.user_setting.delete().where(tables.user_setting.c.user_id == user_id))
     await store.execute(t.delete().where(t.c.id == user_id))

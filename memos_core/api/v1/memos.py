@@ -12,7 +12,7 @@ from aiohttp import web
 from ...context import context_of, viewer_of
 from ...services import memos as service
 from ...wire import parse_name
-from .jsonutil import int_param, json_body, json_response, query_param, update_mask
+from .jsonutil import bool_param, int_param, json_body, json_response, query_param, update_mask
 
 routes = web.RouteTableDef()
 
@@ -37,6 +37,8 @@ async def list_memos(request: web.Request) -> web.Response:
         state=query_param(request, "state"),
         order_by=query_param(request, "orderBy", "order_by", default="") or "",
         filter=query_param(request, "filter", default="") or "",
+        search=query_param(request, "search"),
+        include_comments=bool_param(request, "includeComments", "include_comments"),
     )
     return json_response(data)
 

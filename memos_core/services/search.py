@@ -1,0 +1,130 @@
+"""Full-text search: ListMemos with ``search`` (a memos-py extension).
+
+The memos a search returns are exactly those ListMemos would list to the caller with the same
+``state`` and ``filter`` (the access rules of :mod:`memos_core.services.access`, applied in SQL), that
+also contain every term, best match first (the database's ranking), then newest first. Each carries
+``searchSnippet``: an excerpt of its content, HTML-escaped, with the matched terms in ``<mark>``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import invalid
+from ..store import memos as store
+from ..store import search as search_store
+from ..store import tables
+from . import access
+
+if TYPE_CHECKING:
+    from ..auth import Principal
+    from ..context import Context
+
+MAX_SEARCH_CHARS = 256
+MAX_TERMS = 16
+#: Characters of content a snippet shows around the first match.
+SNIPPET_CHARS = 160
+SNIPPET_BEFORE = 40
+
+
+def parse_search(search: str) -> list[search_store.Term]:
+    """The terms of a ``search`` parameter, or a 400 for an empty or oversized one."""
+    text = search.strip()
+    if not text:
+        raise invalid("search must not be empty")
+    if len(text) > MAX_SEARCH_CHARS:
+        raise invalid(f"search is longer than {MAX_SEARCH_CHARS} characters")
+    if "\x00" in text:
+        raise invalid("search must not contain NUL")
+    terms = search_store.parse_terms(text)
+    if len(terms) > MAX_TERMS:
+        raise invalid(f"search has more than {MAX_TERMS} terms")
+    return terms
+
+
+def _pattern(term: search_store.Term) -> re.Pattern[str]:
+    """Where ``term`` occurs in content, as the index matched it: whole tokens for a word phrase
+    (separated by anything that is not a letter or digit), anywhere for a substring."""
+    if term.is_word:
+        body = r"[\W_]+".join(re.escape(t) for t in term.tokens)
+        return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.IGNORECASE)
+    return re.compile(re.escape(term.text), re.IGNORECASE)
+
+
+def snippet(content: str, terms: list[search_store.Term]) -> str:
+    """An excerpt of ``content`` around its first match, every match in ``<mark>``. Built from the
+    content itself (never the database's highlight output): each piece of text is HTML-escaped on
+    its own and marks are put between pieces by offset, so content can never open a tag."""
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        spans += [mt.span() for mt in _pattern(term).finditer(content) if mt.end() > mt.start()]
+    spans.sort()
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    first = merged[0][0] if merged else 0
+    lo = max(0, first - SNIPPET_BEFORE)
+    hi = min(len(content), lo + SNIPPET_CHARS)
+    lo = max(0, min(lo, hi - SNIPPET_CHARS))
+    out = ["…"] if lo > 0 else []
+    pos = lo
+    for start, end in merged:
+        start, end = max(start, lo), min(end, hi)
+        if start >= end:
+            continue
+        out += [html.escape(content[pos:start]), "<mark>", html.escape(content[start:end]), "</mark>"]
+        pos = end
+    out.append(html.escape(content[pos:hi]))
+    if hi < len(content):
+        out.append("…")
+    return "".join(out)
+
+
+def _comment_parent_visible(viewer: Principal | None) -> Any:
+    """A comment is found only when the viewer may also see the memo it belongs to."""
+    rel, parent = tables.memo_relation, tables.memo.alias("search_parent")
+    hidden = (
+        sa.select(rel.c.memo_id)
+        .select_from(rel.join(parent, parent.c.id == rel.c.related_memo_id))
+        .where(rel.c.memo_id == tables.memo.c.id, rel.c.type == store.COMMENT)
+        .where(sa.not_(access.visible_clause(viewer, parent)))
+    )
+    return ~sa.exists(hidden)
+
+
+async def search_memos(
+    ctx: Context,
+    viewer: Principal | None,
+    search: str,
+    *,
+    state: str,
+    filter_clause: Any,
+    include_comments: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[store.Memo], list[str]]:
+    """Up to ``limit + 1`` memos from ``offset`` matching ``search`` (see the module) and a snippet each."""
+    terms = parse_search(search)
+    m = tables.memo
+    joined, where, score = search_store.match(ctx.store.dialect, terms)
+    where += [m.c.row_status == state, access.list_clause(viewer, state)]
+    where.append(_comment_parent_visible(viewer) if include_comments else store.not_comment())
+    if filter_clause is not None:
+        where.append(filter_clause)
+    q = (
+        sa.select(*m.c, tables.user.c.username.label("creator"))
+        .select_from(joined.join(tables.user, tables.user.c.id == m.c.creator_id))
+        .where(*where)
+        .order_by(score, m.c.created_ts.desc(), m.c.id.desc())
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
+    return rows, [snippet(r.content, terms) for r in rows]
