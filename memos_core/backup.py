@@ -2,7 +2,9 @@
 
 A backup is one SQLite file: the Memos schema and every Memos row of the source, read in one
 consistent snapshot while the server may go on writing (copy-db's machinery, verified row for row),
-plus two tables of its own:
+plus two tables of its own. A database at another schema version (an older Memos, before its
+upgrade) is copied table by table as it is instead (:mod:`.rawcopy`): such a file is for
+safekeeping and manual recovery, ``memos restore`` takes only the current schema. The two tables:
 
 * ``memos_backup_manifest``: one JSON document (source driver, schema version, time, and for every
   table its row count and a SHA-256 digest of its rows), so a damaged or altered file is refused
@@ -47,8 +49,9 @@ from sqlalchemy.schema import CreateTable
 
 from . import __version__
 from .config import Config
-from .copydb import TABLE_ORDER, CopyError, Progress, _normalise, _report, _rows, copy_database, open_store
-from .store import SCHEMA_VERSION, SchemaError, Store, tables
+from .copydb import TABLE_ORDER, Progress, _normalise, _report, _rows, copy_database, open_store
+from .rawcopy import copy_tables
+from .store import SCHEMA_VERSION, SchemaError, Store, parse_version, tables
 
 log = logging.getLogger(__name__)
 
@@ -159,35 +162,32 @@ async def backup(
         async with source.connection():
             if not await source.driver.table_exists(source, "memo"):
                 raise BackupError("the database has no Memos schema")
-            version = (await source.get_basic()).get("schemaVersion", "")
+            version = await source.schema_version()
         await target.connect()
         try:
-            try:
+            if version == SCHEMA_VERSION:
                 reports = await copy_database(source, target, progress=progress)
-            except CopyError:
-                raise
-            except Exception as e:  # an older schema whose tables memos-py's differ from
-                if version == SCHEMA_VERSION:
-                    raise
-                raise BackupError(
-                    f"the database has schema version {version}, whose tables differ from those memos-py "
-                    f"reads ({e}): back it up with the database's own tools (pg_dump, mysqldump, a file "
-                    "copy) and start the server with --skip-backup"
-                ) from e
+                rows, digests = {r.name: r.rows for r in reports}, {}
+            else:  # another Memos schema (one to upgrade): its tables as they are
+                version, rows, digests = await _copy_as_is(source, target, progress)
             manifest = Manifest(
                 driver=source.driver.name,
                 schema_version=version,
                 created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                rows={r.name: r.rows for r in reports},
-                digests={},
+                rows=rows,
+                digests=digests,
             )
             async with target.connection(), target.transaction():
-                for t in _known():
-                    _, manifest.digests[t.name] = await _digest(target, t)
+                if version == SCHEMA_VERSION:
+                    for t in _known():
+                        _, manifest.digests[t.name] = await _digest(target, t)
                 await _create(target, manifest_table)
                 await _create(target, file_table)
                 if attachments:
-                    manifest.files = await _copy_files_in(target, config.data_dir, progress)
+                    held = next((n for n in ("attachment", "resource") if n in rows), None)
+                    if held is None:
+                        raise BackupError("the database has no attachment (or resource) table to take files from")
+                    manifest.files = await _copy_files_in(target, held, config.data_dir, progress)
                 await target.execute(manifest_table.insert().values(name="manifest", value=manifest.to_json()))
         finally:
             await target.disconnect()
@@ -202,9 +202,22 @@ async def backup(
     return manifest
 
 
-async def _copy_files_in(target: Store, data_dir: Path, progress: Progress | None) -> int:
-    """Put the files of the LOCAL attachments the backup holds into it; a missing file fails the backup."""
-    a = tables.attachment
+async def _copy_as_is(
+    source: Store, target: Store, progress: Progress | None
+) -> tuple[str, dict[str, int], dict[str, str]]:
+    """Copy a database of another schema version table by table as it is (:mod:`.rawcopy`), in one
+    snapshot; return the version that snapshot records and each table's row count and digest."""
+    async with source.connection(), target.connection(), source.driver.consistent_read(source):
+        async with target.transaction():
+            copied = await copy_tables(source, target, progress=progress)
+        version = await source.schema_version()  # read in the snapshot the copy is of
+    return version, {n: rows for n, (rows, _) in copied.items()}, {n: d for n, (_, d) in copied.items()}
+
+
+async def _copy_files_in(target: Store, table: str, data_dir: Path, progress: Progress | None) -> int:
+    """Put the files of the LOCAL attachments the backup holds (in ``table``: ``resource`` before
+    Memos 0.26) into it; a missing file fails the backup."""
+    a = sa.table(table, sa.column("id"), sa.column("reference"), sa.column("storage_type"))
     rows = await target.fetch_all(
         sa.select(a.c.reference).where(a.c.storage_type == "LOCAL", a.c.reference != "").order_by(a.c.id)
     )
@@ -276,9 +289,16 @@ async def restore(
     manifest, files = await asyncio.to_thread(_open_checked, path)
     if manifest.format != FORMAT:
         raise BackupError(f"{path} has backup format {manifest.format}; this memos-py reads format {FORMAT}")
+    if parse_version(manifest.schema_version) < parse_version(SCHEMA_VERSION):
+        raise BackupError(
+            f"the backup holds the older Memos schema {manifest.schema_version}, its tables copied as they "
+            f"were; memos restore restores only schema {SCHEMA_VERSION}. The file is for safekeeping: a "
+            "plain SQLite database whose tables sqlite3 reads, to recover rows by hand"
+        )
     if manifest.schema_version != SCHEMA_VERSION:
         raise BackupError(
-            f"the backup holds schema {manifest.schema_version}; this memos-py restores schema {SCHEMA_VERSION}"
+            f"the backup holds schema {manifest.schema_version}; this memos-py restores schema {SCHEMA_VERSION}: "
+            "restore it with the memos-py that made it"
         )
     result = RestoreResult(manifest)
     blobs: dict[str, bytes] = {}
