@@ -112,19 +112,33 @@ async def search_memos(
 ) -> tuple[list[store.Memo], list[str]]:
     """Up to ``limit + 1`` memos from ``offset`` matching ``search`` (see the module) and a snippet each."""
     terms = parse_search(search)
+    q = statement(ctx.store.dialect, viewer, terms, state, filter_clause, include_comments, limit + 1, offset)
+    rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
+    return rows, [snippet(r.content, terms) for r in rows]
+
+
+def statement(
+    dialect: str,
+    viewer: Principal | None,
+    terms: list[search_store.Term],
+    state: str,
+    filter_clause: Any,
+    include_comments: bool,
+    limit: int,
+    offset: int,
+) -> Any:
+    """The search's one statement (the benchmark prints its plan)."""
     m = tables.memo
-    joined, where, score = search_store.match(ctx.store.dialect, terms)
+    joined, where, score = search_store.match(dialect, terms)
     where += [m.c.row_status == state, access.list_clause(viewer, state)]
     where.append(_comment_parent_visible(viewer) if include_comments else store.not_comment())
     if filter_clause is not None:
         where.append(filter_clause)
-    q = (
+    return (
         sa.select(*m.c, tables.user.c.username.label("creator"))
         .select_from(joined.join(tables.user, tables.user.c.id == m.c.creator_id))
         .where(*where)
         .order_by(score, m.c.created_ts.desc(), m.c.id.desc())
-        .limit(limit + 1)
+        .limit(limit)
         .offset(offset)
     )
-    rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
-    return rows, [snippet(r.content, terms) for r in rows]
