@@ -76,6 +76,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app.on_response_prepare.append(add_cors_headers)
     ctx.app = app
     app[CONTEXT] = ctx
+    app[SEARCH_CATCH_UP] = SearchCatchUp()
     app.cleanup_ctx.append(_store_ctx)
     app.on_shutdown.append(ctx.live.close)  # end SSE streams first, or shutdown waits for their clients
     for cleanup in call_sync(plugins.pm, "memos_cleanup_ctx", app=app):
@@ -110,17 +111,37 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await ctx.store.disconnect()
         raise
-    app[SEARCH_CATCH_UP] = asyncio.create_task(_search_catch_up(ctx.store))
+    catch_up = app[SEARCH_CATCH_UP]  # set before start-up: a started app's state must not change
+    catch_up.task = asyncio.create_task(_search_catch_up(ctx.store))
     yield
-    app[SEARCH_CATCH_UP].cancel()
-    with contextlib.suppress(BaseException):
-        await app[SEARCH_CATCH_UP]
+    await _finish_catch_up(catch_up.task)
     await ctx.live.stop()
     await ctx.store.disconnect()
 
 
-#: The full-text index's catch-up started with the app (tests await it).
-SEARCH_CATCH_UP = web.AppKey("memos_search_catch_up", asyncio.Task)
+class SearchCatchUp:
+    """Holds the full-text index's catch-up task, started with the app (tests await ``task``)."""
+
+    task: asyncio.Task | None = None
+
+
+SEARCH_CATCH_UP = web.AppKey("memos_search_catch_up", SearchCatchUp)
+
+
+#: Seconds shutdown lets the search catch-up finish before cancelling it (a statement cancelled
+#: mid-flight can leave its connection broken; on a fresh database the catch-up takes milliseconds).
+CATCH_UP_GRACE = 5.0
+
+
+async def _finish_catch_up(task: asyncio.Task) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(task), CATCH_UP_GRACE)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    except Exception:  # its failure was logged by the task itself
+        pass
 
 
 async def _search_catch_up(store: Store) -> None:

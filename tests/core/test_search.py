@@ -219,6 +219,6 @@ async def test_start_up_catches_up_in_the_background(memos_client, memos_users, 
     assert contents(await search(memos_client, alice, "okapi")) == ["indexed okapi"]
     restarted = create_app(memos_config)
     client = await aiohttp_client(restarted)
-    await restarted[SEARCH_CATCH_UP]
+    await restarted[SEARCH_CATCH_UP].task
     assert sorted(contents(await search(client, alice, "okapi"))) == ["hidden okapi", "indexed okapi"]
     assert await in_step(client)
