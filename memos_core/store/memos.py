@@ -124,10 +124,6 @@ async def get_memo(store, *, uid: str | None = None, id: int | None = None) -> M
     return Memo.from_row(row) if row else None
 
 
-async def uid_exists(store, uid: str) -> bool:
-    return await store.fetch_val(sa.select(m.c.id).where(m.c.uid == uid)) is not None
-
-
 async def ids_by_uids(store, uids: Iterable[str]) -> dict[str, int]:
     uids = sorted(set(uids))
     if not uids:
