@@ -49,7 +49,7 @@ from sqlalchemy.schema import CreateTable
 
 from . import __version__
 from .config import Config
-from .copydb import TABLE_ORDER, Progress, _normalise, _report, _rows, copy_database, open_store
+from .copydb import TABLE_ORDER, Progress, copy_database, normalise, open_store, report_progress, table_rows
 from .rawcopy import copy_tables
 from .store import SCHEMA_VERSION, SchemaError, Store, parse_version, tables
 
@@ -128,9 +128,9 @@ async def _create(store: Store, table: sa.Table) -> None:
 async def _digest(store: Store, table: sa.Table) -> tuple[int, str]:
     """Row count and SHA-256 of a table's rows in key order, values normalised as copy-db compares them."""
     h, n = hashlib.sha256(), 0
-    async for batch in _rows(store, table):
+    async for batch in table_rows(store, table):
         for row in batch:
-            h.update(repr([_normalise(table.name, c, v) for c, v in row.items()]).encode() + b"\n")
+            h.update(repr([normalise(table.name, c, v) for c, v in row.items()]).encode() + b"\n")
             n += 1
     return n, h.hexdigest()
 
@@ -222,7 +222,7 @@ async def _copy_files_in(target: Store, table: str, data_dir: Path, progress: Pr
         sa.select(a.c.reference).where(a.c.storage_type == "LOCAL", a.c.reference != "").order_by(a.c.id)
     )
     references = list(dict.fromkeys(r["reference"] for r in rows))
-    await _report(progress, "attachment files", 0, len(references))
+    await report_progress(progress, "attachment files", 0, len(references))
     for i, reference in enumerate(references, 1):
         file = Path(reference) if Path(reference).is_absolute() else data_dir / reference
         try:
@@ -231,7 +231,7 @@ async def _copy_files_in(target: Store, table: str, data_dir: Path, progress: Pr
             raise BackupError(f"attachment file {reference}: {e.strerror or e}") from e
         values = {"reference": reference, "size": len(data), "sha256": _sha256(data), "data": data}
         await target.execute(file_table.insert().values(**values))
-        await _report(progress, "attachment files", i, len(references))
+        await report_progress(progress, "attachment files", i, len(references))
     return len(references)
 
 

@@ -88,7 +88,9 @@ def _row_key(table: sa.Table, row: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _normalise(table: str, column: str, value: Any) -> Any:
+def normalise(table: str, column: str, value: Any) -> Any:
+    """A column value in a form that compares equal across drivers (JSON parsed, types unified);
+    what the copy is verified with, and what backups digest."""
     if value is None:
         return None
     if (table, column) in JSON_COLUMNS:
@@ -105,7 +107,8 @@ def _normalise(table: str, column: str, value: Any) -> Any:
     return value
 
 
-async def _rows(store: Store, table: sa.Table) -> AsyncIterator[list[dict[str, Any]]]:
+async def table_rows(store: Store, table: sa.Table) -> AsyncIterator[list[dict[str, Any]]]:
+    """``table``'s rows in batches, in a stable order (its key)."""
     offset = 0
     columns = list(table.columns)
     while True:
@@ -125,7 +128,8 @@ def open_store(config: Config) -> Store:
     return Store(load_plugins(config).driver)
 
 
-async def _report(progress: Progress | None, table: str, done: int, total: int) -> None:
+async def report_progress(progress: Progress | None, table: str, done: int, total: int) -> None:
+    """Tell ``progress`` (sync or async, or ``None``) how far ``table`` has come."""
     if progress is not None:
         result = progress(table, done, total)
         if inspect.isawaitable(result):
@@ -156,8 +160,8 @@ async def copy_database(source: Store, target: Store, *, progress: Progress | No
             await target.execute(tables.system_setting.delete())
             for t in known:
                 n = 0
-                await _report(progress, t.name, 0, totals[t.name])
-                async for batch in _rows(source, t):
+                await report_progress(progress, t.name, 0, totals[t.name])
+                async for batch in table_rows(source, t):
                     for row in batch:
                         try:
                             await target.execute(t.insert().values(**row))
@@ -167,7 +171,7 @@ async def copy_database(source: Store, target: Store, *, progress: Progress | No
                                 "nothing was copied (the target is as empty as before)"
                             ) from e
                     n += len(batch)
-                    await _report(progress, t.name, n, totals[t.name])
+                    await report_progress(progress, t.name, n, totals[t.name])
                 reports.append(TableReport(t.name, n))
             await target.driver.reset_sequences(target, [t for t in known if "id" in t.c])
         try:
@@ -180,13 +184,13 @@ async def copy_database(source: Store, target: Store, *, progress: Progress | No
 async def verify(source: Store, target: Store, known: list[sa.Table]) -> None:
     """Compare both databases row by row; raise :class:`CopyError` on the first difference."""
     for t in known:
-        a_rows = [r async for batch in _rows(source, t) for r in batch]
-        b_rows = [r async for batch in _rows(target, t) for r in batch]
+        a_rows = [r async for batch in table_rows(source, t) for r in batch]
+        b_rows = [r async for batch in table_rows(target, t) for r in batch]
         if len(a_rows) != len(b_rows):
             raise CopyError(f"table {t.name}: {len(a_rows)} rows in the source, {len(b_rows)} in the target")
         for a, b in zip(a_rows, b_rows, strict=True):
             for column in a:
-                va, vb = _normalise(t.name, column, a[column]), _normalise(t.name, column, b[column])
+                va, vb = normalise(t.name, column, a[column]), normalise(t.name, column, b[column])
                 if va != vb:
                     raise CopyError(f"table {t.name}, column {column}: {va!r} != {vb!r}")
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .copydb import BATCH, CopyError, Progress, _report
+from .copydb import BATCH, CopyError, Progress, report_progress
 from .store import Store
 
 _INTEGER = {"smallint", "integer", "int", "bigint", "tinyint", "mediumint", "serial", "bigserial"}
@@ -236,7 +236,7 @@ async def copy_tables(source: Store, target: Store, *, progress: Progress | None
         insert = sa.text(f"INSERT INTO {tq(table.name)} ({names}) VALUES ({marks})")
         select = ", ".join(_select_expression(source, c) for c in table.columns)
         read = _Digest()
-        await _report(progress, table.name, 0, total)
+        await report_progress(progress, table.name, 0, total)
         async for batch in _batches(source, f"SELECT {select} FROM {sq(table.name)} ORDER BY {_order(source, table)}"):
             for r in batch:
                 row = tuple(_value(r[i]) for i in range(width))
@@ -245,7 +245,7 @@ async def copy_tables(source: Store, target: Store, *, progress: Progress | None
                     await target.execute(insert.bindparams(**{f"c{i}": v for i, v in enumerate(row)}))
                 except Exception as e:  # a value SQLite cannot hold: say where, nothing is kept
                     raise RawCopyError(f"table {table.name}: writing row {read.rows} to the file failed: {e}") from e
-            await _report(progress, table.name, read.rows, total)
+            await report_progress(progress, table.name, read.rows, total)
         # Read back in the order written (the source's: its collation may order text unlike SQLite).
         written = _Digest()
         async for batch in _batches(target, f"SELECT {names} FROM {tq(table.name)} ORDER BY rowid"):
