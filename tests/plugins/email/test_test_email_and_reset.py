@@ -8,7 +8,16 @@ import time
 
 import pytest
 from fixtures import web_pages
-from fixtures.mail import INSTANCE_URL, comment, configure, create_memo, email_setting, eventually, outbox_rows
+from fixtures.mail import (
+    INSTANCE_URL,
+    comment,
+    configure,
+    create_memo,
+    email_setting,
+    eventually,
+    outbox_rows,
+    retune,
+)
 
 TEST = "/api/v1/email:sendTest"
 
@@ -76,7 +85,8 @@ async def test_submitted_settings_are_tried_without_saving_and_keep_the_stored_p
     assert saved["smtpPort"] == 1 and saved["smtpPassword"] == ""  # unchanged, and still write-only
 
 
-async def test_a_server_that_never_answers_is_reported_within_the_timeout(memos_client, memos_users, smtp):
+async def test_a_server_that_never_answers_is_reported_within_the_timeout(memos_client, memos_users, smtp, monkeypatch):
+    retune(memos_client, monkeypatch, MEMOS_EMAIL_TIMEOUT="2")
     silent = smtp("silent")
     admin = await memos_users("admin", role="ADMIN")
     started = time.monotonic()
