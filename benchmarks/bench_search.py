@@ -49,7 +49,9 @@ async def explain(ctx, words: str, page_size: int) -> list[str]:
     store = ctx.store
     viewer = types.SimpleNamespace(id=1, is_admin=False)
     terms = search_store.parse_terms(words)
-    q = search_service.statement(store.dialect, viewer, terms, "NORMAL", None, False, page_size + 1, 0)
+    q = search_service.statement(
+        store.dialect, terms, search_service.eligible(viewer, "NORMAL", None, False), page_size + 1, 0
+    )
     sql = str(q.compile(dialect=_dialect(store.dialect), compile_kwargs={"literal_binds": True}))
     prefix = "EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN ANALYZE "
     async with store.connection():

@@ -13,9 +13,11 @@ from .handlers import no_db_connection
 from .hookspecs import HOOKSPEC_VERSION, hookimpl
 from .live import serve_events
 from .ratelimit import RateLimit
+from .search_modes import SearchMode
 from .services.instance import candidate_setting as candidate_instance_setting
 from .services.instance import get_setting as instance_setting
 from .services.memos import get_memo
+from .services.search import text_ranked_ids
 from .services.users import wants_email
 from .services.webhooks import user_webhooks
 from .storage import Download, StorageBackend, StoredObject, expand_path_template
@@ -38,6 +40,7 @@ __all__ = [
     "PluginSchemaError",
     "Principal",
     "RateLimit",
+    "SearchMode",
     "StatementCache",
     "StorageBackend",
     "Store",
@@ -61,6 +64,7 @@ __all__ = [
     "no_db_connection",
     "serve_events",
     "tables",
+    "text_ranked_ids",
     "user_webhooks",
     "viewer_of",
     "wants_email",

@@ -92,6 +92,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app.router.add_routes(mcp_routes)
     call_sync(plugins.pm, "memos_register_routes", app=app)
     ctx.storages  # noqa: B018 - collect storage backends now, so a bad registration fails start-up
+    ctx.search_modes  # noqa: B018 - and search modes
     return app
 
 

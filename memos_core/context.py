@@ -43,6 +43,7 @@ class Context:
     secret: str = ""  # the instance's JWT key, read from the BASIC setting at start-up
     live: Any = None  # the :class:`memos_core.live.LiveHub` behind GET /api/v1/sse
     _storages: Any = None
+    _search_modes: Any = None
 
     @property
     def storages(self) -> Any:
@@ -52,6 +53,15 @@ class Context:
 
             self._storages = StorageRegistry(self.plugins.pm)
         return self._storages
+
+    @property
+    def search_modes(self) -> Any:
+        """The :class:`memos_core.search_modes.SearchModeRegistry` (built on first use from the plugins)."""
+        if self._search_modes is None:
+            from .search_modes import SearchModeRegistry
+
+            self._search_modes = SearchModeRegistry(self.plugins.pm)
+        return self._search_modes
 
     @property
     def hook(self) -> Any:

@@ -85,6 +85,18 @@ def memos_register_runners(register) -> None:
     """
 
 
+@hookspec
+def memos_register_search_modes(register) -> None:
+    """Registry: ways to rank ListMemos' ``search`` (chosen with ``searchMode=NAME``).
+
+    Call ``register(name, mode)`` with a lowercase name (``"text"``, the built-in full-text
+    ranking, is taken) and a :class:`memos_core.SearchMode`: an object with a ``label`` and
+    ``await mode.rank(ctx, query=..., eligible=[...], limit=..., offset=...)`` returning memo ids,
+    best first, each satisfying every ``eligible`` clause (the caller's access rules). The core
+    loads the memos, serialises them and adds the ``searchSnippet``. Fan-out.
+    """
+
+
 @hookspec(firstresult=True)
 def memos_compile_filter(expression: str, scope: str, context: dict) -> Any:
     """Compile a filter expression into a SQLAlchemy boolean clause.

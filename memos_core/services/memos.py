@@ -393,9 +393,11 @@ async def list_memos(
     filter: str = "",
     search: str | None = None,
     include_comments: bool = False,
+    search_mode: str | None = None,
 ) -> dict[str, Any]:
-    """ListMemos; with ``search`` (not ``None``), the full-text search of
-    :mod:`memos_core.services.search` instead, ranked by relevance (``orderBy`` does not apply)."""
+    """ListMemos; with ``search`` (not ``None``), the search of :mod:`memos_core.services.search`
+    instead, ranked by relevance (``orderBy`` does not apply) in ``search_mode`` (the built-in
+    full-text ranking by default)."""
     state = parse_state(state)
     order = parse_order_by(order_by)
     limit, offset = page_window(page_size, page_token)
@@ -419,6 +421,7 @@ async def list_memos(
             include_comments=include_comments,
             limit=limit,
             offset=offset,
+            mode=search_mode or "text",
         )
     elif clause is not None:
         where = [tables.memo.c.row_status == state, access.list_clause(viewer, state), store.not_comment(), clause]

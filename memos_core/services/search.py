@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .. import search_modes
 from ..errors import invalid
 from ..store import memos as store
 from ..store import search as search_store
@@ -99,6 +100,18 @@ def _comment_parent_visible(viewer: Principal | None) -> Any:
     return ~sa.exists(hidden)
 
 
+def eligible(viewer: Principal | None, state: str, filter_clause: Any, include_comments: bool) -> list[Any]:
+    """The conditions (over ``tables.memo``) every memo a search may return meets: what ListMemos
+    would list to ``viewer`` with the same ``state`` and ``filter``, plus comments whose memo the
+    viewer may see when ``include_comments``."""
+    m = tables.memo
+    where = [m.c.row_status == state, access.list_clause(viewer, state)]
+    where.append(_comment_parent_visible(viewer) if include_comments else store.not_comment())
+    if filter_clause is not None:
+        where.append(filter_clause)
+    return where
+
+
 async def search_memos(
     ctx: Context,
     viewer: Principal | None,
@@ -109,35 +122,56 @@ async def search_memos(
     include_comments: bool,
     limit: int,
     offset: int,
+    mode: str = search_modes.TEXT,
 ) -> tuple[list[store.Memo], list[str]]:
-    """Up to ``limit + 1`` memos from ``offset`` matching ``search`` (see the module) and a snippet each."""
+    """Up to ``limit + 1`` memos from ``offset`` matching ``search`` (see the module) and a snippet
+    each; ``mode`` names a registered :class:`memos_core.SearchMode` to rank them instead."""
     terms = parse_search(search)
-    q = statement(ctx.store.dialect, viewer, terms, state, filter_clause, include_comments, limit + 1, offset)
-    rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
+    where = eligible(viewer, state, filter_clause, include_comments)
+    if mode == search_modes.TEXT:
+        q = statement(ctx.store.dialect, terms, where, limit + 1, offset)
+        rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
+    else:
+        ranker = ctx.search_modes.get(mode)
+        if ranker is None:
+            names = ", ".join(ctx.search_modes.names())
+            raise invalid(f"searchMode must be one of: {names}")
+        ids = await ranker.rank(ctx, query=search.strip(), eligible=where, limit=limit + 1, offset=offset)
+        rows = await _memos_in_order(ctx, ids[: limit + 1], where)
     return rows, [snippet(r.content, terms) for r in rows]
 
 
-def statement(
-    dialect: str,
-    viewer: Principal | None,
-    terms: list[search_store.Term],
-    state: str,
-    filter_clause: Any,
-    include_comments: bool,
-    limit: int,
-    offset: int,
-) -> Any:
-    """The search's one statement (the benchmark prints its plan)."""
+async def text_ranked_ids(ctx: Context, query: str, eligible: list[Any], limit: int, offset: int = 0) -> list[int]:
+    """The built-in full-text ranking of ``query`` among ``eligible`` memos, as ids best first (for
+    modes that combine it with their own, such as a hybrid). Public: ``memos_core.text_ranked_ids``."""
+    terms = parse_search(query)
+    q = statement(ctx.store.dialect, terms, eligible, limit, offset).with_only_columns(tables.memo.c.id)
+    return [r[0] for r in await ctx.store.fetch_all(q)]
+
+
+async def _memos_in_order(ctx: Context, ids: list[int], where: list[Any]) -> list[store.Memo]:
+    """The memos ``ids`` in that order; the eligibility rules are applied again, so a mode that
+    returned an id it should not have cannot leak the memo."""
+    if not ids:
+        return []
     m = tables.memo
-    joined, where, score = search_store.match(dialect, terms)
-    where += [m.c.row_status == state, access.list_clause(viewer, state)]
-    where.append(_comment_parent_visible(viewer) if include_comments else store.not_comment())
-    if filter_clause is not None:
-        where.append(filter_clause)
+    q = (
+        sa.select(*m.c, tables.user.c.username.label("creator"))
+        .select_from(m.join(tables.user, tables.user.c.id == m.c.creator_id))
+        .where(m.c.id.in_(ids), *where)
+    )
+    found = {r.id: r for r in (store.Memo.from_row(row) for row in await ctx.store.fetch_all(q))}
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+
+def statement(dialect: str, terms: list[search_store.Term], where: list[Any], limit: int, offset: int) -> Any:
+    """The full-text search's one statement among memos meeting ``where`` (the benchmark prints its plan)."""
+    m = tables.memo
+    joined, match, score = search_store.match(dialect, terms)
     return (
         sa.select(*m.c, tables.user.c.username.label("creator"))
         .select_from(joined.join(tables.user, tables.user.c.id == m.c.creator_id))
-        .where(*where)
+        .where(*match, *where)
         .order_by(score, m.c.created_ts.desc(), m.c.id.desc())
         .limit(limit)
         .offset(offset)

@@ -39,6 +39,7 @@ async def list_memos(request: web.Request) -> web.Response:
         filter=query_param(request, "filter", default="") or "",
         search=query_param(request, "search"),
         include_comments=bool_param(request, "includeComments", "include_comments"),
+        search_mode=query_param(request, "searchMode", "search_mode"),
     )
     return json_response(data)
 
