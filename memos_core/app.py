@@ -96,6 +96,20 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     return app
 
 
+@contextlib.asynccontextmanager
+async def started(config: Config) -> AsyncIterator[Context]:
+    """The app built from ``config``, started as the server starts it (database connected and
+    migrated, every plugin's resources open: S3 clients, workers) but serving no socket, for
+    commands that act through the services; shut down as the server shuts down on exit."""
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    try:
+        await runner.setup()  # a failed start-up is undone by cleanup, as run_app does
+        yield app[CONTEXT]
+    finally:
+        await runner.cleanup()
+
+
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
     await ctx.store.connect()

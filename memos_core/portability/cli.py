@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..auth import Principal
 from ..config import Config
-from ..context import CONTEXT, Context
+from ..context import Context
 from ..errors import ApiError
 from ..store import users as users_store
 from . import export, service
@@ -16,16 +16,12 @@ from . import export, service
 
 @contextlib.asynccontextmanager
 async def _opened(config: Config) -> AsyncIterator[Context]:
-    from ..app import create_app
+    """The app started without serving: storage backends need their resources (S3 clients), and
+    what an import writes reaches plugins (webhooks, the search index) as from the API."""
+    from ..app import started
 
-    ctx = create_app(config)[CONTEXT]
-    await ctx.store.connect()
-    try:
-        await ctx.store.migrate(demo=config.demo)
-        async with ctx.store.connection():
-            yield ctx
-    finally:
-        await ctx.store.disconnect()
+    async with started(config) as ctx, ctx.store.connection():
+        yield ctx
 
 
 async def _principal(ctx: Context, username: str) -> Principal:

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from memos_core import CONTEXT, tables
 
 
-async def use_s3(memos_client, s3_server, key_prefix) -> None:
-    """Store the STORAGE setting an admin's PATCH would store (S3 on the moto server)."""
+async def use_s3(memos_client, s3_server, key_prefix, template: str = "{filename}") -> None:
+    """Store the STORAGE setting an admin's PATCH would store (S3 on the moto server, objects
+    named by ``template`` under ``key_prefix``)."""
     ctx = memos_client.app[CONTEXT]
     t = tables.system_setting
-    value = json.dumps(s3_server.setting(f"{key_prefix}/{{filename}}"))
+    value = json.dumps(s3_server.setting(f"{key_prefix}/{template}"))
     async with ctx.store.connection(), ctx.store.transaction():
         await ctx.store.execute(sa.delete(t).where(t.c.name == "STORAGE"))
         await ctx.store.execute(t.insert().values(name="STORAGE", value=value, description=""))
