@@ -76,6 +76,12 @@ async def test_the_assistants_calls(memos_client, memory):
     assert [names[n] for n in await listed(memos_client, bob, "content:weather")] == ["bob"]
     r = await memos_client.get("/api/v1/memos", params={"filter": "tag:preference"})
     assert [m["content"] for m in (await r.json())["memos"]] == ["#preference prefers tea over coffee"]
+    # The third call: everything the assistant stored, in one export (alice's own only).
+    r = await memos_client.get("/api/v1/export", headers=alice.headers)
+    assert r.status == 200 and r.content_type == "application/json"
+    exported = {m["content"] for m in (await r.json())["memos"]}
+    assert len(exported) == 5 and "#conversation weather talk, private" not in exported
+    assert "#conversation the user asked about the weather" in exported
 
 
 @pytest.mark.parametrize(
