@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import databases
@@ -100,6 +101,13 @@ class Driver:
 
     def is_unique_violation(self, exc: BaseException) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def add_connection_setup(self, setup: Callable[[Any], None]) -> bool:
+        """Run ``setup(connection)`` on each database connection this driver opens from now on (a
+        plugin loading a SQLite extension, say): register it while the app is built, before the
+        store connects. ``False`` when this driver has no such step (server databases load their
+        extensions in the server), and ``setup`` is never called."""
+        return False
 
     def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT construct (with ``on_conflict_do_update`` or similar)."""

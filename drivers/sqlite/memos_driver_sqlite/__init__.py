@@ -8,6 +8,7 @@ Memos database file opens and serves unchanged.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from memos_core import Config
 from memos_core.store import Driver
 
+from .backend import MemosConnection
 from .schema import LATEST
 
 __version__ = "0.1.0"
@@ -37,6 +39,7 @@ class SQLiteDriver(Driver):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.path = self.database_path(config)
+        self._setups: list[Callable[[sqlite3.Connection], None]] = []
 
     @staticmethod
     def database_path(config: Config) -> Path:
@@ -48,7 +51,13 @@ class SQLiteDriver(Driver):
 
     def database(self) -> databases.Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return _Database(f"sqlite+memos:///{self.path}")
+        # A connection class of this driver's own: it runs the setups plugins add (see below).
+        factory = type("MemosConnection", (MemosConnection,), {"setups": self._setups})
+        return _Database(f"sqlite+memos:///{self.path}", factory=factory)
+
+    def add_connection_setup(self, setup: Callable[[sqlite3.Connection], None]) -> bool:
+        self._setups.append(setup)
+        return True
 
     async def table_exists(self, store, name: str) -> bool:
         q = sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name").bindparams(name=name)

@@ -67,6 +67,9 @@ def _use_wal(connection: sqlite3.Connection) -> None:
 class MemosConnection(sqlite3.Connection):
     """A sqlite3 connection configured for Memos on open."""
 
+    #: Run on every new connection after Memos' own set-up (``SQLiteDriver.add_connection_setup``).
+    setups: typing.ClassVar[typing.Sequence[typing.Callable[[sqlite3.Connection], None]]] = ()
+
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         kwargs.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
         super().__init__(*args, **kwargs)
@@ -75,6 +78,8 @@ class MemosConnection(sqlite3.Connection):
         _use_wal(self)
         # Upstream registers this for case-insensitive content matching.
         self.create_function("memos_unicode_lower", 1, _unicode_lower, deterministic=True)
+        for setup in self.setups:
+            setup(self)
 
 
 class PooledSQLitePool(base.SQLitePool):
