@@ -50,7 +50,7 @@ async def set_log_level(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_tools(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    return {"tools": [t.to_json() for t in visible_tools(call.config)]}
+    return {"tools": [t.to_json(call.ctx) for t in visible_tools(call.config)]}
 
 
 async def tools_call(call: Call, params: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from .. import search_modes
 from ..errors import ApiError
 from ..services import access, instance
 from ..services import attachments as attachment_service
@@ -118,9 +119,14 @@ class Tool:
     mutates: bool = False
     destructive: bool = False
     idempotent: bool = True
+    #: Properties that depend on the running instance (its installed plugins), added to ``properties``.
+    extra_properties: Callable[[Context], dict[str, Any]] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "object", "properties": self.properties}
+    def to_json(self, ctx: Context | None = None) -> dict[str, Any]:
+        properties = self.properties
+        if self.extra_properties is not None and ctx is not None:
+            properties = {**properties, **self.extra_properties(ctx)}
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
         if self.required:
             schema["required"] = list(self.required)
         return {
@@ -472,6 +478,19 @@ async def delete_memo(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     return DELETED
 
 
+def _search_modes(ctx: Context) -> dict[str, Any]:
+    """``mode``: the instance's search modes (plugins add some, such as meaning-based search)."""
+    labels = ctx.search_modes.labels()
+    described = "; ".join(f"{name}: {label}" for name, label in labels.items())
+    return {
+        "mode": _string(
+            'How to match: "text" (the default) finds memos containing the query as written; other modes '
+            f"rank memos by relevance, best first ({described})",
+            enum=ctx.search_modes.names(),
+        )
+    }
+
+
 @tool(
     "search_memos",
     "memos",
@@ -480,9 +499,20 @@ async def delete_memo(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     "search public memos only.",
     required=("query",),
     properties={"query": _string("Text to search for in memo content")},
+    extra_properties=_search_modes,
 )
 async def search_memos(call: Call, args: dict[str, Any]) -> list[dict[str, Any]]:
     query = _required_str(args, "query")
+    mode = _arg_str(args, "mode") or search_modes.TEXT
+    if mode != search_modes.TEXT:
+        # A ranked search (ListMemos' ``search`` in that mode): same access rules, best first.
+        if call.ctx.search_modes.get(mode) is None:
+            raise ToolFailure("mode must be one of: " + ", ".join(call.ctx.search_modes.names()))
+        found = await memo_service.list_memos(
+            call.ctx, call.viewer, page_size=SEARCH_LIMIT, state="NORMAL", search=query, search_mode=mode
+        )
+        return [memo_out(m) for m in found["memos"]]
+    # "text" keeps upstream's substring match, as existing clients expect.
     found = await memo_service.list_memos(
         call.ctx,
         call.viewer,
