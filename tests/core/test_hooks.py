@@ -712,7 +712,7 @@ class Reversed:
         return (ids + [i for i in everything if i not in ids])[offset : offset + limit]
 
 
-class Hybrid:
+class WordsFirst:
     label = "Words, then newest"
 
     async def rank(self, ctx, *, query, eligible, limit, offset):
@@ -726,7 +726,7 @@ class SearchModes:
     @hookimpl
     def memos_register_search_modes(self, register):
         register("newest", self.newest)
-        register("hybrid", Hybrid())
+        register("wordsfirst", WordsFirst())
 
 
 async def _create_memo(client, user, content, visibility="PRIVATE"):
@@ -779,7 +779,7 @@ async def test_memos_register_search_modes_can_build_on_the_text_ranking(
     two = await _create_memo(memos_client, alice, "weather weather weather report")
     await _create_memo(memos_client, alice, "nothing here")
     r = await memos_client.get(
-        "/api/v1/memos", params={"search": "weather", "searchMode": "hybrid"}, headers=alice.headers
+        "/api/v1/memos", params={"search": "weather", "searchMode": "wordsfirst"}, headers=alice.headers
     )
     text = await memos_client.get("/api/v1/memos", params={"search": "weather"}, headers=alice.headers)
     names = [m["name"] for m in (await r.json())["memos"]]
@@ -787,7 +787,7 @@ async def test_memos_register_search_modes_can_build_on_the_text_ranking(
 
 
 @with_plugins(SearchModes)
-@pytest.mark.parametrize("mode", ["semantic", "TEXT", ""])
+@pytest.mark.parametrize("mode", ["meaning", "TEXT", ""])
 async def test_memos_register_search_modes_unknown_mode_is_refused_with_the_choices(
     memos_client, memos_users, memos_extra_plugins, mode
 ):
@@ -798,7 +798,10 @@ async def test_memos_register_search_modes_unknown_mode_is_refused_with_the_choi
         return
     body = await r.json()
     assert r.status == 400 and body["code"] == 3
-    assert body["message"] == "searchMode must be one of: text, hybrid, newest"
+    # Installed plugins (memos-semantic) may add modes of their own: "text" first, then by name.
+    names = memos_client.app[CONTEXT].search_modes.names()
+    assert names[0] == "text" and {"newest", "wordsfirst"} <= set(names) and names[1:] == sorted(names[1:])
+    assert body["message"] == "searchMode must be one of: " + ", ".join(names)
 
 
 @with_plugins(SearchModes)

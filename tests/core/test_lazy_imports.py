@@ -24,6 +24,8 @@ LAZY = {
     "pi_heif": "image uploads and thumbnails",
     "aiosmtplib": "mail",
     "jwt": "sign-in and tokens",
+    "numpy": "semantic search (memos-semantic)",
+    "wordllama": "semantic search (memos-semantic)",
 }
 
 SCRIPT = """
