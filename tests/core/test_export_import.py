@@ -565,3 +565,24 @@ async def test_a_hostile_export_zip_is_refused_whole(memos_client):
         assert await count(memos_client, tables.memo) == 0
     r = await import_file(memos_client, alice, archive({}))  # the same export without them imports
     assert r.status == 200 and (await r.json())["imported"] == 1
+
+
+async def test_a_markdown_notes_images_still_show_after_import(memos_client, memos_users):
+    """A note's relative image link is rewritten to its attachment's address, which serves the file;
+    re-importing the same archive adds nothing."""
+    alice = await memos_users("alice")
+    png = b"\x89PNG\r\n\x1a\n" + b"\1" * 64
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("garden.md", "Tomatoes ![first fruit](photos/tomato%201.png) #garden\n")
+        zf.writestr("photos/tomato 1.png", png)
+    r = await import_file(memos_client, alice, archive.getvalue(), name="notes.zip")
+    assert r.status == 200, await r.text()
+    (memo,) = (await (await memos_client.get("/api/v1/memos", headers=alice.headers)).json())["memos"]
+    (attachment,) = memo["attachments"]
+    address = f"/file/{attachment['name']}/tomato%201.png"
+    assert memo["content"] == f"Tomatoes ![first fruit]({address}) #garden\n"
+    r = await memos_client.get(address, headers=alice.headers)
+    assert r.status == 200 and await r.read() == png
+    r = await import_file(memos_client, alice, archive.getvalue(), name="notes.zip")
+    assert r.status == 200 and (await r.json())["imported"] == 0

@@ -163,7 +163,12 @@ def check_markdown_memos(memos, plan_time: int) -> None:
     by_key = {m.key: m for m in memos}
     assert sorted(by_key) == ["notes/diary.txt", "notes/plan.md", "notes/trip.md"]
     trip = by_key["notes/trip.md"]
-    assert trip.content.startswith("# 京都 trip 🗾\n\nTemples #travel and ![gate](img/torii%20gate.png)")
+    gate, jpeg = (a.uid for a in trip.attachments)
+    # Links to attached files point at the attachments; links to notes, the web or nothing stay.
+    assert trip.content == NOTE_WITH_FRONT_MATTER.split("---\n", 2)[2].replace(
+        "(img/torii%20gate.png)", f"(/file/attachments/{gate}/torii%20gate.png)"
+    ).replace('"img/map.jpg"', f'"/file/attachments/{jpeg}/map.jpg"')
+    assert "(../notes/plan.md" in trip.content and "(img/none.png)" in trip.content
     assert "uid:" not in trip.content
     assert trip.uid == "trip-notes"
     assert trip.create_time == 1682926200  # 07:30 UTC
@@ -576,4 +581,10 @@ def test_markdown_wiki_links_reference_definitions_and_cjk_names():
         ("猫 cat.png", "image/png"),
     ]
     assert today.references == ["vault/Ideas.md"]
+    logo, cat = (a.uid for a in today.attachments)
+    # A wiki embed of a file becomes a Markdown image of the attachment; wiki links to notes stay.
+    assert today.content == (
+        f"![猫 cat.png](/file/attachments/{cat}/%E7%8C%AB%20cat.png) and [[Ideas]] and [[missing]]\n\n"
+        f"[logo]: /file/attachments/{logo}/logo.svg\n"
+    )
     assert by_key["vault/Ideas.md"].references == ["vault/日记/今天.md"]

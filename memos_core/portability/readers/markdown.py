@@ -10,10 +10,12 @@
 * Without a time in the front matter, the file's modification time (a zip entry's date) is used.
 * The content is kept as written, ``#tags`` included.
 * Images and links whose target is a relative path to a file in the same folder or zip become
-  attachments of the memo (named by the file's base name); the link in the content is left as it is.
-  Reference definitions (``[x]: path``) and wiki links (``[[note]]``, ``![[image.png]]``, found
-  relative to the note or by a name unique in the import) count too. A link to another note of the
-  import becomes a reference to that memo.
+  attachments of the memo (named by the file's base name), and the link in the content is rewritten
+  to the attachment's address on this server (``/file/attachments/UID/NAME``), so images still show
+  inline. Reference definitions (``[x]: path``), HTML ``src``/``href`` and wiki links
+  (``[[note]]``, ``![[image.png]]``, found relative to the note or by a name unique in the import;
+  an embed of a file becomes a Markdown image or link) count too. A link to another note of the
+  import becomes a reference to that memo and is left as written.
 * The key of a memo is its file's path relative to the folder or zip root.
 * Hidden files and folders (a name starting with ``.``) and ``__MACOSX`` are skipped.
 
@@ -31,8 +33,9 @@ import posixpath
 import re
 from collections.abc import Callable
 from typing import IO
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+from ...services.memos import new_uid
 from .. import safezip
 from ..model import ImportedAttachment, ImportedMemo, ImportRefused
 
@@ -279,15 +282,6 @@ def _location(value: object, path: str) -> dict:
     return {"placeholder": str(value.get("placeholder", "") or ""), "latitude": latitude, "longitude": longitude}
 
 
-def _link_targets(content: str) -> list[str]:
-    targets = []
-    for m in _LINK.finditer(content):
-        targets.append(m.group(1).strip("<>"))
-    targets.extend(m.group(1).strip("<>") for m in _REFERENCE_DEF.finditer(content))
-    targets.extend(m.group(1) for m in _HTML_SRC.finditer(content))
-    return targets
-
-
 def _resolve(note_path: str, target: str) -> str | None:
     """The relative path ``target`` names from the note, or None when it is no local relative path."""
     target = target.split("#", 1)[0].split("?", 1)[0].strip()
@@ -316,17 +310,44 @@ def _wiki_target(target: str, note_path: str, files: dict[str, _File], by_name: 
 def _link_files(
     memo: ImportedMemo, note_path: str, files: dict[str, _File], notes: set[str], by_name: dict[str, list[str]]
 ) -> None:
-    linked: set[str] = set()
-    targets: list[str | None] = [_resolve(note_path, t) for t in _link_targets(memo.content)]
-    targets += [_wiki_target(m.group(1), note_path, files, by_name) for m in _WIKI.finditer(memo.content)]
-    for rel in targets:
-        if rel is None or rel == note_path or rel in linked or rel not in files:
-            continue
-        linked.add(rel)
+    """Attach the files the note links to (each once) and point its links at the attachments."""
+    addresses: dict[str, str] = {}  # file path -> the attachment's address on this server
+
+    def attachment(rel: str | None) -> str | None:
+        if rel is None or rel == note_path or rel not in files:
+            return None
         if rel in notes:
-            memo.references.append(rel)
-            continue
-        name = posixpath.basename(rel)
-        memo.attachments.append(
-            ImportedAttachment(filename=name, type=mimetypes.guess_type(name)[0] or "", data=files[rel].read())
-        )
+            if rel not in memo.references:
+                memo.references.append(rel)
+            return None
+        if rel not in addresses:
+            name = posixpath.basename(rel)
+            uid = new_uid()
+            memo.attachments.append(
+                ImportedAttachment(
+                    filename=name, type=mimetypes.guess_type(name)[0] or "", data=files[rel].read(), uid=uid
+                )
+            )
+            addresses[rel] = f"/file/attachments/{uid}/{quote(name)}"
+        return addresses[rel]
+
+    def target(match: re.Match[str]) -> str:
+        """The match with its target (group 1) replaced by the attachment's address."""
+        raw = match.group(1)
+        address = attachment(_resolve(note_path, raw.strip("<>")))
+        if address is None:
+            return match.group(0)
+        start, end = match.start(1) - match.start(0), match.end(1) - match.start(0)
+        return match.group(0)[:start] + address + match.group(0)[end:]
+
+    def wiki(match: re.Match[str]) -> str:
+        address = attachment(_wiki_target(match.group(1), note_path, files, by_name))
+        if address is None:
+            return match.group(0)
+        label = match.group(1).strip().replace("]", "")
+        return f"{'!' if match.group(0).startswith('!') else ''}[{label}]({address})"
+
+    content = memo.content
+    for pattern in (_LINK, _REFERENCE_DEF, _HTML_SRC):
+        content = pattern.sub(target, content)
+    memo.content = _WIKI.sub(wiki, content)
