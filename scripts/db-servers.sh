@@ -35,13 +35,35 @@ install() {
   local pkgs=()
   pg_bin >/dev/null || pkgs+=(postgresql)
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || pkgs+=(mariadb-server)
-  [ ${#pkgs[@]} = 0 ] && return 0
-  is_root || die "missing ${pkgs[*]}: run 'sudo apt-get install -y ${pkgs[*]}'"
-  say "installing ${pkgs[*]}"
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    is_root || die "missing ${pkgs[*]}: run 'sudo apt-get install -y ${pkgs[*]}'"
+    say "installing ${pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # The packages' start hooks cannot start services without systemd; that is expected and harmless.
+    apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 || apt-get install -y "${pkgs[@]}"
+  fi
+  install_pgvector
+}
+
+# pgvector, optional: memos-semantic searches vectors with it where a database has the extension
+# (and computes similarity with NumPy where not). Installed where the distribution packages it
+# (Debian 12 does not; Debian 13 does).
+install_pgvector() {
+  local bin ver pkg
+  bin=$(pg_bin) || return 0
+  ver=$(basename "$(dirname "$bin")")
+  pkg="postgresql-$ver-pgvector"
+  [ -e "/usr/share/postgresql/$ver/extension/vector.control" ] && return 0
+  is_root || { say "optional: 'sudo apt-get install -y $pkg' for pgvector"; return 0; }
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # The packages' start hooks cannot start services without systemd; that is expected and harmless.
-  apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 || apt-get install -y "${pkgs[@]}"
+  apt-cache show "$pkg" >/dev/null 2>&1 || apt-get update -qq || true
+  if apt-cache show "$pkg" >/dev/null 2>&1; then
+    say "installing $pkg"
+    apt-get install -y -qq "$pkg" >/dev/null 2>&1 || say "$pkg did not install; PostgreSQL goes on without pgvector"
+  else
+    say "no $pkg package here; PostgreSQL goes on without pgvector"
+  fi
 }
 
 prepare_dir() {
