@@ -2,7 +2,7 @@
 
 The memos a search returns are exactly those ListMemos would list to the caller with the same
 ``state`` and ``filter`` (the access rules of :mod:`memos_core.services.access`, applied in SQL), that
-also contain every term, best match first (the database's ranking), then newest first. Each carries
+also contain every term, best match first (the database's ranking), then the newest memo row first. Each carries
 ``searchSnippet``: an excerpt of its content, HTML-escaped, with the matched terms in ``<mark>``.
 """
 
@@ -129,8 +129,7 @@ async def search_memos(
     terms = parse_search(search)
     where = eligible(viewer, state, filter_clause, include_comments)
     if mode == search_modes.TEXT:
-        q = statement(ctx.store.dialect, terms, where, limit + 1, offset)
-        rows = [store.Memo.from_row(r) for r in await ctx.store.fetch_all(q)]
+        rows = [store.Memo.from_row(r) for r in await _ranked(ctx, terms, where, limit + 1, offset)]
     else:
         ranker = ctx.search_modes.get(mode)
         if ranker is None:
@@ -145,8 +144,38 @@ async def text_ranked_ids(ctx: Context, query: str, eligible: list[Any], limit: 
     """The built-in full-text ranking of ``query`` among ``eligible`` memos, as ids best first (for
     modes that combine it with their own, such as a hybrid). Public: ``memos_core.text_ranked_ids``."""
     terms = parse_search(query)
-    q = statement(ctx.store.dialect, terms, eligible, limit, offset).with_only_columns(tables.memo.c.id)
-    return [r[0] for r in await ctx.store.fetch_all(q)]
+    return [r.id for r in await _ranked(ctx, terms, eligible, limit, offset)]
+
+
+#: The first window of best matches a search joins to memo rows is this many times the rows a
+#: page needs (at least :data:`WINDOW_MIN`); when the caller may see too few of them, the window
+#: grows by :data:`WINDOW_GROWTH` up to :data:`WINDOW_MAX`, and past that every match is ranked.
+WINDOW_MIN = 64
+WINDOW_FACTOR = 4
+WINDOW_GROWTH = 8
+WINDOW_MAX = 20_000
+
+
+async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any], count: int, offset: int) -> list[Any]:
+    """Rows ``offset .. offset + count`` of the ranking of eligible matches, exactly as
+    :func:`statement` ranks them, joining as few matches to memo rows as it can.
+
+    The index ranks its matches alone (:func:`memos_core.store.search.window`) in the same order;
+    the ``k`` best are a prefix of that order, and the access rules keep the order of what they
+    let through. So when the window held every match, or its eligible rows fill the page, the page
+    is the one the full statement would give."""
+    dialect = ctx.store.dialect
+    best = search_store.window(dialect, terms)
+    k = max(WINDOW_MIN, (offset + count) * WINDOW_FACTOR)
+    while best is not None and k <= WINDOW_MAX:
+        ids = [r[0] for r in await ctx.store.fetch_all(best(k))]
+        if not ids:
+            return []
+        rows = await ctx.store.fetch_all(statement(dialect, terms, [*where, tables.memo.c.id.in_(ids)], count, offset))
+        if len(ids) < k or len(rows) == count:
+            return rows
+        k *= WINDOW_GROWTH
+    return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset))
 
 
 async def _memos_in_order(ctx: Context, ids: list[int], where: list[Any]) -> list[store.Memo]:
@@ -172,7 +201,7 @@ def statement(dialect: str, terms: list[search_store.Term], where: list[Any], li
         sa.select(*m.c, tables.user.c.username.label("creator"))
         .select_from(joined.join(tables.user, tables.user.c.id == m.c.creator_id))
         .where(*match, *where)
-        .order_by(score, m.c.created_ts.desc(), m.c.id.desc())
+        .order_by(score, m.c.id.desc())
         .limit(limit)
         .offset(offset)
     )

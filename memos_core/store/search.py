@@ -344,3 +344,34 @@ def match(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any], Any]:
         score = sa.literal(0.0)
     where += [_substring(s.c.content, t.text, dialect) for t in others]
     return joined, where, score
+
+
+def window(dialect: str, terms: Sequence[Term]) -> Any:
+    """``k -> statement`` selecting the ids of the ``k`` best matches of ``terms`` from the index
+    alone, in the order :func:`match`'s ``score`` and then memo id (descending) give; ``None`` when
+    the index cannot rank alone (several SQLite indexes add up to the score).
+
+    Ranking every match is cheap inside the index and dear once each match is joined to its memo
+    row and checked against the caller's access rules, so a search ranks a window first and joins
+    only that (see :func:`memos_core.services.search.search_memos`)."""
+    words = [t for t in terms if t.is_word]
+    substrings = [t for t in terms if not t.is_word]
+    if dialect == "sqlite":
+        trigram = [t.text for t in substrings if len(t.text) >= TRIGRAM_MIN]
+        if bool(words) == bool(trigram):
+            return None  # both indexes (their scores add up) or neither
+        name = FTS_WORDS if words else FTS_TRIGRAM
+        query = " ".join(_phrase(t.tokens) for t in words) or " ".join(_phrase([s]) for s in trigram)
+        fts = sa.table(name, sa.column("rowid", sa.Integer))
+        score = sa.literal(0.0) + sa.func.bm25(sa.literal_column(name))
+        base = (
+            sa.select(fts.c.rowid)
+            .select_from(fts)
+            .where(sa.literal_column(name).op("MATCH")(sa.literal(query)))
+            .order_by(score, fts.c.rowid.desc())
+        )
+        return lambda k: base.limit(k)
+    _joined, where, score = match(dialect, terms)
+    s = search_table
+    base = sa.select(s.c.memo_id).select_from(s).where(*where).order_by(score, s.c.memo_id.desc())
+    return lambda k: base.limit(k)

@@ -91,6 +91,46 @@ async def test_pages_and_filter(memos_client, memos_users):
     assert {m["content"] for m in pinned["memos"]} == {"kiwi " * (i + 1) + f"memo{i}" for i in (0, 2, 4)}
 
 
+async def walk(client, user, words, **params) -> list[str]:
+    """Every page of a search, in order."""
+    names, token = [], ""
+    while True:
+        body = await search(client, user, words, pageSize=3, pageToken=token, **params)
+        names += [m["name"] for m in body["memos"]]
+        token = body["nextPageToken"]
+        if not token:
+            return names
+
+
+@pytest.mark.parametrize("words", ["apple", "tart 🍎", "pie"])
+async def test_ranking_a_window_first_gives_the_full_rankings_pages(memos_client, memos_users, monkeypatch, words):
+    """The search ranks a small window of best matches in the index before joining memo rows; the
+    pages are those of ranking every match, also when the caller may see few of the best ones (the
+    window grows) or ties of equal relevance straddle its edge."""
+    from memos_core.services import search as search_service
+
+    alice, bob = await memos_users("alice"), await memos_users("bob")
+    for i in range(9):  # bob's private memos rank best: the first windows hold nothing alice sees
+        await create(memos_client, bob, "apple " * 4 + f"tart 🍎 pie{i}", visibility="PRIVATE")
+    for i in range(7):
+        await create(memos_client, alice, "apple " * (i % 3 + 1) + "tart 🍎 pie", visibility="PROTECTED")
+    await create(memos_client, bob, "apple apple tart 🍎 pie public", visibility="PUBLIC")
+    monkeypatch.setattr(search_service, "WINDOW_MIN", 2)
+    monkeypatch.setattr(search_service, "WINDOW_FACTOR", 1)
+    monkeypatch.setattr(search_service, "WINDOW_GROWTH", 2)
+    windowed = {who: await walk(memos_client, user, words) for who, user in (("alice", alice), ("bob", bob))}
+    windowed["anonymous"] = await walk(memos_client, None, words)
+    monkeypatch.setattr(search_store, "window", lambda dialect, terms: None)  # rank every match
+    assert windowed == {
+        "alice": await walk(memos_client, alice, words),
+        "bob": await walk(memos_client, bob, words),
+        "anonymous": await walk(memos_client, None, words),
+    }
+    # alice: her 7 and bob's public one; bob: also his own private ones where "pie0".. is no "pie"
+    assert len(windowed["alice"]) == 8 and len(windowed["anonymous"]) == 1
+    assert len(windowed["bob"]) == (8 if words == "pie" else 17)
+
+
 async def test_snippet_marks_matches_and_escapes_everything_else(memos_client, memos_users):
     alice = await memos_users("alice")
     await create(memos_client, alice, '<script>alert("x")</script> needle & <b onclick=1>bold</b>')
