@@ -61,7 +61,7 @@ async def explain(ctx, words: str, page_size: int) -> list[str]:
 
 async def run(label: str, config: Config, args: argparse.Namespace) -> None:
     async with in_process(config) as (client, ctx):
-        await ctx.app[SEARCH_CATCH_UP]  # the start-up catch-up on the empty database
+        await ctx.app[SEARCH_CATCH_UP].task  # the start-up catch-up on the empty database
         pat = await bench_user(client)
         headers = {"Authorization": f"Bearer {pat}"}
         seeder = BulkSeeder(user_id=1)
