@@ -60,10 +60,8 @@ def memos_register_search_modes(register: Callable[[str, Any], None]) -> None:
 def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     state = app[SEMANTIC] = SemanticState(Tunables.from_env())
     store = app[CONTEXT].store
-    if state.tunables.backend == "auto" and store.dialect == "sqlite":
-        setup = vectors.sqlite_vec_setup()
-        if setup is not None:
-            store.driver.add_connection_setup(setup)  # before the store connects: every connection
+    if store.dialect == "sqlite":  # before the store connects, so on every connection
+        store.driver.add_connection_setup(vectors.sqlite_setup(load_vec=state.tunables.backend == "auto"))
 
     async def semantic_ctx(app: web.Application) -> AsyncIterator[None]:
         ctx = app[CONTEXT]

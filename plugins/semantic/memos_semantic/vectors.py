@@ -129,20 +129,40 @@ async def _ensure_pgvector(store: Any) -> bool:
         return False
 
 
-def sqlite_vec_setup() -> Any:
-    """A connection setup loading sqlite-vec, or ``None`` where this Python's ``sqlite3`` cannot load
-    extensions (builds without ``--enable-loadable-sqlite-extensions``)."""
+class _Pack:
+    """SQLite aggregate ``memos_semantic_pack(id, vector)``: the rows' records as one blob (see
+    :func:`_packed`), so the NumPy search reads one value per chunk instead of a row per memo."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def step(self, memo_id: int, value: bytes | None) -> None:
+        if value is not None:
+            self.parts.append(memo_id.to_bytes(8, "big") + value)
+
+    def finalize(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def sqlite_setup(*, load_vec: bool) -> Any:
+    """The connection setup of SQLite databases: the packing aggregate, and sqlite-vec when
+    ``load_vec`` and this Python's ``sqlite3`` can load extensions (builds without
+    ``--enable-loadable-sqlite-extensions`` cannot)."""
     import sqlite3
 
-    if not hasattr(sqlite3.Connection, "enable_load_extension"):
-        return None
-    try:
-        import sqlite_vec
-    except ImportError:
-        return None
-    path = sqlite_vec.loadable_path()
+    path = None
+    if load_vec and hasattr(sqlite3.Connection, "enable_load_extension"):
+        try:
+            import sqlite_vec
+
+            path = sqlite_vec.loadable_path()
+        except ImportError:
+            path = None
 
     def setup(connection: sqlite3.Connection) -> None:
+        connection.create_aggregate("memos_semantic_pack", 2, _Pack)
+        if path is None:
+            return
         try:
             connection.enable_load_extension(True)
             connection.load_extension(path)
@@ -152,6 +172,17 @@ def sqlite_vec_setup() -> Any:
             connection.enable_load_extension(False)
 
     return setup
+
+
+def sqlite_vec_loadable() -> bool:
+    """Whether this Python can load sqlite-vec into SQLite."""
+    import sqlite3
+
+    try:
+        import sqlite_vec  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(sqlite3.Connection, "enable_load_extension")
 
 
 # -- writing -------------------------------------------------------------------------------------------
@@ -269,14 +300,34 @@ async def recorded(store: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, 
 
 
 # -- searching -----------------------------------------------------------------------------------------
-def _numpy_rank(rows: list[tuple[int, bytes]], query: np.ndarray, min_similarity: float) -> list[int]:
+#: Memos per packed value of the NumPy search (about half a megabyte each).
+PACK_CHUNK = 512
+_RECORD = 8 + 4 * model.DIM  # a big-endian int64 id, then the float32 vector
+
+
+def _packed(dialect: str) -> tuple[Any, Any]:
+    """``(value, group)``: an aggregate packing each group's eligible memos into one binary value
+    of records ``id (8 bytes, big-endian) + vector``, and the chunks of ids it groups by."""
+    v, memo_id = vector.c.vector, m.c.id
+    if dialect == "sqlite":
+        return sa.func.memos_semantic_pack(memo_id, v, type_=sa.LargeBinary), memo_id / PACK_CHUNK
+    if dialect == "postgresql":
+        record = sa.func.int8send(sa.cast(memo_id, sa.BigInteger)).op("||", return_type=sa.LargeBinary)(v)
+        return sa.func.string_agg(record, sa.literal_column("''::bytea"), type_=sa.LargeBinary), memo_id / PACK_CHUNK
+    record = sa.func.concat(sa.func.unhex(sa.func.lpad(sa.func.hex(memo_id), 16, "0")), v)
+    packed = sa.func.group_concat(record.op("SEPARATOR")(sa.literal_column("''")), type_=sa.LargeBinary)
+    return packed, memo_id.op("DIV")(PACK_CHUNK)
+
+
+def _numpy_rank(packed: list[bytes], query: np.ndarray, min_similarity: float) -> list[int]:
     import numpy as np
 
-    if not rows:
+    data = b"".join(packed)
+    if not data:
         return []
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), model.DIM)
-    scores = matrix @ query.astype(np.float32)
+    records = np.frombuffer(data, dtype=np.dtype([("id", ">i8"), ("v", "<f4", (model.DIM,))]))
+    ids = records["id"].astype(np.int64)
+    scores = records["v"] @ query.astype(np.float32)
     keep = scores > min_similarity
     ids, scores = ids[keep], scores[keep]
     order = np.lexsort((-ids, -scores))  # best first, then newest id first, as the SQL orders
@@ -297,9 +348,14 @@ async def nearest(
     a cosine similarity above ``min_similarity``, ``limit`` from ``offset``."""
     where = [vector.c.model == model.MODEL, vector.c.vector.is_not(None), *eligible]
     if backend == NUMPY:
-        q = sa.select(m.c.id, vector.c.vector).select_from(m.join(vector, vector.c.memo_id == m.c.id)).where(*where)
-        rows = [(r[0], r[1]) for r in await store.fetch_all(q)]
-        ranked = await model.run(_numpy_rank, rows, query, min_similarity)
+        # The eligible memos' vectors, a few packed values rather than a row per memo (building
+        # ten thousand rows would cost more than ranking them), scored with NumPy off the loop.
+        packed, group = _packed(store.dialect)
+        q = sa.select(packed).select_from(m.join(vector, vector.c.memo_id == m.c.id)).where(*where).group_by(group)
+        if store.dialect == "mysql":  # a chunk is about half a megabyte; the default cap is 1 KB (MySQL)
+            await store.execute(sa.text(f"SET SESSION group_concat_max_len = {4 * PACK_CHUNK * _RECORD}"))
+        values = [r._mapping[0] for r in await store.fetch_all(q)]
+        ranked = await model.run(_numpy_rank, [bytes(v) for v in values if v], query, min_similarity)
         return ranked[offset : offset + limit]
     if backend == SQLITE_VEC:
         joined = m.join(vector, vector.c.memo_id == m.c.id)

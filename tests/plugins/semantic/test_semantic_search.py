@@ -66,6 +66,15 @@ async def embedded(client, user, text: str, expected: str, mode: str = "semantic
     return await eventually(first)
 
 
+async def all_embedded(client, count: int) -> None:
+    """Wait until ``count`` memos have vectors."""
+
+    async def check() -> bool:
+        return len(await vector_rows(client)) == count
+
+    await eventually(check)
+
+
 async def vector_rows(client) -> dict[int, str]:
     """The plugin's vector rows: ``{memo_id: content_hash}``."""
     store = client.app[CONTEXT].store
@@ -107,6 +116,7 @@ async def test_paraphrases_rank_their_memo_first(memos_client, memos_users):
     alice = await memos_users("alice")
     for content in [GARDEN, *OTHERS]:
         await create(memos_client, alice, content)
+    await all_embedded(memos_client, 5)
     await embedded(memos_client, alice, "jogging gear", OTHERS[3])
     assert (await found(memos_client, alice, "teeth checkup"))[0] == OTHERS[0]
     assert (await found(memos_client, alice, "a book about astronauts"))[0] == OTHERS[1]
@@ -147,6 +157,7 @@ async def test_hybrid_puts_words_and_meaning_first_and_keeps_either(memos_client
     words_only = await create(memos_client, alice, "the word bicycle appears in this tax note")
     meaning_only = await create(memos_client, alice, "repaired a puncture on my bike")
     await create(memos_client, alice, "baked sourdough bread this morning")
+    await all_embedded(memos_client, 4)
     await embedded(memos_client, alice, "bicycle tire", both["content"])
     hybrid = await found(memos_client, alice, "bicycle tire", "hybrid")
     text = await found(memos_client, alice, "bicycle", "text")
@@ -166,6 +177,7 @@ async def test_another_users_private_or_archived_memo_never_appears(memos_client
     await create(memos_client, alice, "alice weeded the flower garden", visibility="PUBLIC")
     await create(memos_client, alice, "alice's taxes are done", visibility="PRIVATE")
     question = "garden tomatoes backyard"
+    await all_embedded(memos_client, 5)
     # Bob's own searches see all four of his (so every one is embedded) ...
     await embedded(memos_client, bob, question, "bob planted tomatoes in his backyard")
     await embedded(memos_client, bob, question, "bob's vegetable garden notes", state="ARCHIVED")
@@ -312,7 +324,7 @@ async def _expected_backend(client) -> str:
     """sqlite-vec where this Python's sqlite3 loads extensions, pgvector where the server has it."""
     store = client.app[CONTEXT].store
     if store.dialect == "sqlite":
-        return vectors.SQLITE_VEC if vectors.sqlite_vec_setup() is not None else vectors.NUMPY
+        return vectors.SQLITE_VEC if vectors.sqlite_vec_loadable() else vectors.NUMPY
     if store.dialect == "postgresql":
         # Installed on the server, and in this database already or creatable by this role.
         q = sa.text(
@@ -363,6 +375,7 @@ async def test_mcp_search_memos_takes_a_mode(memos_client, memos_users):
     for content in [GARDEN, *OTHERS]:
         await create(memos_client, alice, content)
     await create(memos_client, bob, "bob planted tomatoes in his backyard", visibility="PRIVATE")
+    await all_embedded(memos_client, 6)
     await embedded(memos_client, alice, "what did I say about the garden", GARDEN)
 
     session = await Mcp(memos_client, alice).start()
