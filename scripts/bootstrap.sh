@@ -2,6 +2,7 @@
 # Installs memos-py and everything it needs into ./.venv, from nothing but Python 3.11 and PyPI.
 #   scripts/bootstrap.sh            runtime only
 #   scripts/bootstrap.sh --dev      runtime + test tools
+#   scripts/bootstrap.sh --tools    only uv in ./.tools (scripts/build-image.sh: the venv stays as it is)
 # uv (pinned, from PyPI) is kept in ./.tools so it never lands in the project's exact-synced venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,8 @@ if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version 2>/dev/null | cut -d' 
   "$PYTHON" -m venv .tools
   .tools/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi
+
+[ "${1:-}" = "--tools" ] && exit 0
 
 sync_args=(sync --locked --all-packages --all-extras --python "$PYTHON")
 [ "${1:-}" = "--dev" ] || sync_args+=(--no-dev)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install memos-py with its test tools and Debian's chromium (scripts/browser.sh, for the web UI's
-# browser tests), start throw-away PostgreSQL and MariaDB servers (scripts/db-servers.sh), and run
-# the whole test suite on SQLite and on both servers. The servers are stopped, and their data
-# deleted, when the script exits. Extra arguments go to pytest.
+# Install memos-py with its test tools, Debian's chromium (scripts/browser.sh, for the web UI's
+# browser tests) and the container tools (scripts/containers.sh, for the image's tests), start
+# throw-away PostgreSQL and MariaDB servers (scripts/db-servers.sh), and run the whole test suite
+# on SQLite and on both servers. The servers are stopped, and their data deleted, when the script
+# exits. Extra arguments go to pytest.
 #
 # Tests run in two pytest-xdist workers when the machine has two cores or more (one file per worker
 # at a time, so a browser test module starts its server and Chromium once); MEMOS_TEST_WORKERS=N
@@ -14,6 +15,9 @@ scripts/bootstrap.sh --dev
 scripts/browser.sh install || { echo "[test] cannot install chromium for the browser tests" >&2; exit 1; }
 MEMOS_TEST_CHROMIUM=$(scripts/browser.sh path)
 export MEMOS_TEST_CHROMIUM
+
+# podman, runc, debootstrap, podman-compose and systemd-analyze: tests/deploy builds and runs the image.
+scripts/containers.sh install || { echo "[test] cannot install the container tools" >&2; exit 1; }
 
 scripts/db-servers.sh install || { echo "[test] cannot install the database servers" >&2; exit 1; }
 trap 'scripts/db-servers.sh stop || echo "[test] stopping the database servers failed" >&2' EXIT
