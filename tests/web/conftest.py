@@ -186,9 +186,16 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def web_server(tmp_path_factory) -> Iterator[WebServer]:
+def web_server_env() -> dict[str, str]:
+    """More environment for the module's ``web_server``: a module overrides it (to leave a plugin
+    out, say)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory, web_server_env) -> Iterator[WebServer]:
     """One server for a module's tests, its admin already there: each test makes its own users."""
-    for server in _serve(tmp_path_factory):
+    for server in _serve(tmp_path_factory, **web_server_env):
         server.admin = server.create_account("admin")
         yield server
 
