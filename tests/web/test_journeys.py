@@ -133,14 +133,15 @@ def test_write_memos_with_tags_then_find_them_by_tag_and_by_text(signed_in, web_
     expect(cards(page)).to_have_count(1)
     expect(cards(page).first).to_contain_text("Standup notes")
 
-    # Words in the search box.
+    # Words in the search box: the full-text search, the matched word highlighted in an excerpt.
     page.goto("/home")
     search = page.get_by_role("searchbox", name="Search memos")
-    search.fill("oat")
+    search.fill("MILK oat")
     search.press("Enter")
-    expect(page).to_have_url(re.compile(r"text=oat"))
+    expect(page).to_have_url(re.compile(r"text=MILK\+oat"))
     expect(cards(page)).to_have_count(1)
     expect(cards(page).first).to_contain_text("Groceries")
+    expect(cards(page).first.locator("mark")).to_have_text(["oat", "milk"])
 
 
 def test_pin_archive_restore_and_delete_from_the_card_menu(signed_in, web_server, account):

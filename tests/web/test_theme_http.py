@@ -232,6 +232,7 @@ TEXT_RULES = [
     (".count", ["panel", "bg"]),
     (".calendar .lvl-3", None),
     (".calendar .lvl-4", None),
+    (".search-snippet mark", None),
 ]
 
 

@@ -57,6 +57,13 @@ class MemoView:
     def url(self) -> str:
         return "/" + self.memo["name"]
 
+    @property
+    def search_snippet(self) -> Markup | None:
+        """A search result's excerpt: the search service built it HTML-safe (content escaped piece by
+        piece, ``<mark>`` around matches), so it goes into the page as markup as it is."""
+        found = self.memo.get("searchSnippet")
+        return Markup(found) if found else None
+
     def __getitem__(self, key: str) -> Any:
         return self.memo[key]
 

@@ -64,7 +64,7 @@ async def search(request: web.Request) -> web.Response:
     viewer = _viewer(request)
     query = request.query.get("q", "")
     data = await memo_service.list_memos(
-        context_of(request), viewer, page_size=SEARCH_LIMIT, filter=Filters({"text": query}).expression()
+        context_of(request), viewer, page_size=SEARCH_LIMIT, filter=Filters({"text": query}).expression(words=True)
     )
     found = [
         {"name": m["name"], "snippet": m.get("snippet") or m["content"][:80], "createTime": m["createTime"]}

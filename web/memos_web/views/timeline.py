@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from memos_core import context_of, viewer_of
+from memos_core import ApiError, context_of, viewer_of
 from memos_core.services import memos as memo_service
 from memos_core.services import shortcuts as shortcut_service
 from memos_core.services import users as users_service
@@ -45,21 +45,34 @@ async def _list_page(
     ctx = context_of(request)
     viewer = viewer_of(request)
     tz = viewer_zone(request)
-    filters = Filters(request.query, tz)
+    modes = ctx.search_modes.labels()
+    filters = Filters(request.query, tz, modes)
     shortcuts: list[dict[str, Any]] = []
     if viewer is not None:
         shortcuts = await shortcut_service.list_shortcuts(ctx, viewer, viewer.user.username)
     shortcut_filter, active_shortcut = _shortcut_filter(shortcuts, request.query.get("shortcut", ""))
     expression = filters.expression(base_filter, shortcut_filter)
-    data = await memo_service.list_memos(
-        ctx,
-        viewer,
-        page_size=PAGE_SIZE,
-        page_token=request.query.get("pageToken", ""),
-        state=state,
-        order_by="pinned desc, create_time desc" if scope in ("home", "profile") else "create_time desc",
-        filter=expression,
-    )
+    search_error = ""
+    try:
+        # With words in the search box, ListMemos' search: best match first (orderBy does not apply),
+        # the chips' filter ANDed, each memo with its highlighted searchSnippet.
+        data = await memo_service.list_memos(
+            ctx,
+            viewer,
+            page_size=PAGE_SIZE,
+            page_token=request.query.get("pageToken", ""),
+            state=state,
+            order_by="pinned desc, create_time desc" if scope in ("home", "profile") else "create_time desc",
+            filter=expression,
+            search=filters.search,
+            search_mode=filters.search_mode,
+        )
+    except ApiError as e:
+        # A search the service refuses (too long, too many terms) is the reader's to fix: the page
+        # says why, with the search box and chips to change it. Anything else is the error page's.
+        if filters.search is None or wants_fragment(request) or (e.status or e.code.http_status) != 400:
+            raise
+        data, search_error = {"memos": [], "nextPageToken": ""}, e.message
     memos = await memo_views(request, data["memos"])
     context = {
         "scope": scope,
@@ -71,6 +84,8 @@ async def _list_page(
         "chips": filters.chips(request.path),
         "shortcuts": shortcuts,
         "active_shortcut": active_shortcut,
+        "search_error": search_error,
+        "search_modes": modes if len(modes) > 1 else {},
     }
     if wants_fragment(request):
         return await render_fragment(request, "fragments/memo_page.html", context)
@@ -78,7 +93,7 @@ async def _list_page(
         await sidebar.sidebar_context(request, filters, stats_user=stats_user, shared_only=scope == "explore")
     )
     context.update(extra or {})
-    return await render(request, template, context)
+    return await render(request, template, context, status=400 if search_error else 200)
 
 
 @routes.get("/home", name="web.home")
