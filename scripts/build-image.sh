@@ -6,9 +6,10 @@
 #   scripts/build-image.sh [--tag NAME] [--extras postgres,mysql,s3] [--base IMAGE] [-- PODMAN-BUILD-ARGS...]
 #
 # The tag defaults to localhost/memos-py:latest, the extras to none (the default plugins only). The
-# base rootfs is cached in build/image/ and imported once as localhost/memos-py-base:bookworm (delete
-# the tarball or that image to remake it); the wheelhouse is kept in build/wheelhouse/; podman keeps
-# the layers; so a second build is fast. --base uses another (already present) base image instead.
+# base is made once: a rootfs tarball cached in build/image/, imported as
+# localhost/memos-py-base:bookworm (remove both to make a fresh one, with the mirror's latest
+# packages); the wheelhouse is kept in build/wheelhouse/ and podman keeps the layers, so a second
+# build is fast. --base uses another (already present) base image instead.
 # Installs podman, runc and debootstrap with apt-get when missing (root). On a machine with Docker
 # the same image comes from `docker build -f Containerfile .` with the official Debian base.
 set -euo pipefail
@@ -110,12 +111,9 @@ flock 9
 started=$SECONDS
 if [ -z "$base" ]; then
   base=$LOCAL_BASE
-  tarball=build/image/debian-$SUITE-minbase.tar
-  if [ ! -s "$tarball" ]; then
-    make_rootfs "$tarball"
-    podman rmi --force "$LOCAL_BASE" >/dev/null 2>&1 || true
-  fi
   if ! podman image exists "$LOCAL_BASE"; then
+    tarball=build/image/debian-$SUITE-minbase.tar
+    [ -s "$tarball" ] || make_rootfs "$tarball"
     say "importing $tarball as $LOCAL_BASE"
     podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' "$tarball" "$LOCAL_BASE" >/dev/null
