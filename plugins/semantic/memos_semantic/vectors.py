@@ -307,16 +307,18 @@ _RECORD = 8 + 4 * model.DIM  # a big-endian int64 id, then the float32 vector
 
 def _packed(dialect: str) -> tuple[Any, Any]:
     """``(value, group)``: an aggregate packing each group's eligible memos into one binary value
-    of records ``id (8 bytes, big-endian) + vector``, and the chunks of ids it groups by."""
+    of records ``id (8 bytes, big-endian) + vector``, and the chunks of ids it groups by (``None``:
+    one value for all. PostgreSQL would sort the wide rows to group them, spilling to disk, while
+    one ``bytea`` holds a million memos; a MySQL value must fit ``max_allowed_packet``)."""
     v, memo_id = vector.c.vector, m.c.id
     if dialect == "sqlite":
-        return sa.func.memos_semantic_pack(memo_id, v, type_=sa.LargeBinary), memo_id / PACK_CHUNK
+        return sa.func.memos_semantic_pack(memo_id, v, type_=sa.LargeBinary), memo_id // PACK_CHUNK
     if dialect == "postgresql":
         record = sa.func.int8send(sa.cast(memo_id, sa.BigInteger)).op("||", return_type=sa.LargeBinary)(v)
-        return sa.func.string_agg(record, sa.literal_column("''::bytea"), type_=sa.LargeBinary), memo_id / PACK_CHUNK
+        return sa.func.string_agg(record, sa.literal_column("''::bytea"), type_=sa.LargeBinary), None
     record = sa.func.concat(sa.func.unhex(sa.func.lpad(sa.func.hex(memo_id), 16, "0")), v)
     packed = sa.func.group_concat(record.op("SEPARATOR")(sa.literal_column("''")), type_=sa.LargeBinary)
-    return packed, memo_id.op("DIV")(PACK_CHUNK)
+    return packed, memo_id // PACK_CHUNK
 
 
 def _numpy_rank(packed: list[bytes], query: np.ndarray, min_similarity: float) -> list[int]:
@@ -351,7 +353,9 @@ async def nearest(
         # The eligible memos' vectors, a few packed values rather than a row per memo (building
         # ten thousand rows would cost more than ranking them), scored with NumPy off the loop.
         packed, group = _packed(store.dialect)
-        q = sa.select(packed).select_from(m.join(vector, vector.c.memo_id == m.c.id)).where(*where).group_by(group)
+        q = sa.select(packed).select_from(m.join(vector, vector.c.memo_id == m.c.id)).where(*where)
+        if group is not None:
+            q = q.group_by(group)
         if store.dialect == "mysql":  # a chunk is about half a megabyte; the default cap is 1 KB (MySQL)
             await store.execute(sa.text(f"SET SESSION group_concat_max_len = {4 * PACK_CHUNK * _RECORD}"))
         values = [r._mapping[0] for r in await store.fetch_all(q)]
