@@ -234,8 +234,10 @@ async def drop_orphans(store: Any, backend: str, limit: int) -> int:
 
 async def drop_other_models(store: Any) -> None:
     """Vectors of another model cannot be compared with this one's: they go, to be embedded anew."""
-    async with store.transaction():
-        await store.execute(vector.delete().where(vector.c.model != model.MODEL))
+    other = vector.c.model != model.MODEL
+    if await store.fetch_val(sa.select(sa.exists().where(other))):  # a write only when there are some
+        async with store.transaction():
+            await store.execute(vector.delete().where(other))
 
 
 async def unmirrored(store: Any, limit: int) -> list[Any]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from memos_semantic import SEMANTIC, vectors
+from memos_semantic import SEMANTIC, model, vectors
 
 from memos_core.app import create_app
 from memos_core.context import CONTEXT
@@ -280,6 +280,8 @@ async def test_a_restart_catches_up_what_changed_while_it_was_down(
                 .where(tables.memo.c.uid == kept["name"].removeprefix("memos/"))
                 .values(content="went swimming at the lake")
             )
+            # And vectors of another model (an upgrade changed it): they cannot be compared.
+            await store.execute(vectors.vector.update().values(model="another-model-64"))
     finally:
         await store.disconnect()
 
@@ -288,6 +290,14 @@ async def test_a_restart_catches_up_what_changed_while_it_was_down(
     await embedded(restarted, alice, "a swim in open water", "went swimming at the lake")
     rows = await vector_rows(restarted)
     assert vectors.content_hash("fixed the flat tire on my bicycle") not in rows.values()
+
+    async def one_model() -> bool:
+        store = restarted.app[CONTEXT].store
+        async with store.connection():
+            models = {r[0] for r in await store.fetch_all(sa.select(vectors.vector.c.model))}
+        return models == {model.MODEL} and len(await vector_rows(restarted)) == 3
+
+    await eventually(one_model)
 
 
 async def test_unknown_mode_and_bad_searches_are_refused(memos_client, memos_users):
