@@ -32,6 +32,10 @@ EXTRAS = "postgres,mysql,s3"
 #: The test images' name; tags default, extras and upgrade.
 TAG = "localhost/memos-py-test"
 
+# A cold first build (a Debian base, the wheelhouse, two images) takes about four minutes: the
+# suite's 180 s per test, which counts fixtures, is too short for the test that sets them up.
+pytestmark = pytest.mark.timeout(900)
+
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
     """podman with this machine's configuration (scripts/containers.sh)."""
