@@ -136,4 +136,8 @@ current=$(podman image inspect --format '{{.Id}}' "$tag")
 if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
   podman rmi "$previous" >/dev/null 2>&1 || true
 fi
+# Each build also leaves its build stage as an untagged image (the layer cache of the next build);
+# only the newest few stay.
+podman images --filter dangling=true --filter label=memos-py.stage=build --sort created --format '{{.ID}}' \
+  | tail -n +5 | xargs -r scripts/containers.sh podman rmi >/dev/null 2>&1 || true
 say "built $tag in $((SECONDS - started)) s: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
