@@ -131,7 +131,7 @@ async def _ensure_pgvector(store: Any) -> bool:
 
 class _Pack:
     """SQLite aggregate ``memos_semantic_pack(id, vector)``: the rows' records as one blob (see
-    :func:`_packed`), so the NumPy search reads one value per chunk instead of a row per memo."""
+    :func:`_packed`), so the NumPy search reads one value instead of a row per memo."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
@@ -302,7 +302,7 @@ async def recorded(store: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, 
 
 
 # -- searching -----------------------------------------------------------------------------------------
-#: Memos per packed value of the NumPy search (about half a megabyte each).
+#: Memos per packed value of the NumPy search on MySQL/MariaDB (about half a megabyte each).
 PACK_CHUNK = 512
 _RECORD = 8 + 4 * model.DIM  # a big-endian int64 id, then the float32 vector
 
@@ -310,11 +310,11 @@ _RECORD = 8 + 4 * model.DIM  # a big-endian int64 id, then the float32 vector
 def _packed(dialect: str) -> tuple[Any, Any]:
     """``(value, group)``: an aggregate packing each group's eligible memos into one binary value
     of records ``id (8 bytes, big-endian) + vector``, and the chunks of ids it groups by (``None``:
-    one value for all. PostgreSQL would sort the wide rows to group them, spilling to disk, while
-    one ``bytea`` holds a million memos; a MySQL value must fit ``max_allowed_packet``)."""
+    one value for all, as SQLite and PostgreSQL would sort the wide rows to group them, and one value
+    holds a million memos there; a MySQL value must fit ``max_allowed_packet``)."""
     v, memo_id = vector.c.vector, m.c.id
     if dialect == "sqlite":
-        return sa.func.memos_semantic_pack(memo_id, v, type_=sa.LargeBinary), memo_id // PACK_CHUNK
+        return sa.func.memos_semantic_pack(memo_id, v, type_=sa.LargeBinary), None
     if dialect == "postgresql":
         record = sa.func.int8send(sa.cast(memo_id, sa.BigInteger)).op("||", return_type=sa.LargeBinary)(v)
         return sa.func.string_agg(record, sa.literal_column("''::bytea"), type_=sa.LargeBinary), None
@@ -363,19 +363,24 @@ async def nearest(
         values = [r._mapping[0] for r in await store.fetch_all(q)]
         ranked = await model.run(_numpy_rank, [bytes(v) for v in values if v], query, min_similarity)
         return ranked[offset : offset + limit]
+    # Each distance is computed once, in a subquery, and sorted as a number (PostgreSQL would
+    # otherwise sort the vectors along with it, and compute it again for a floor in WHERE). The
+    # floor is applied to the page instead: sorted by distance, the memos above it come first.
     if backend == SQLITE_VEC:
-        joined = m.join(vector, vector.c.memo_id == m.c.id)
-        distance = sa.func.vec_distance_cosine(vector.c.vector, sa.literal(to_bytes(query), sa.LargeBinary))
+        v = vector
+        distance = sa.func.vec_distance_cosine(v.c.vector, sa.literal(to_bytes(query), sa.LargeBinary))
     else:
-        p = pgvector_table
-        joined = m.join(vector, vector.c.memo_id == m.c.id).join(p, p.c.memo_id == m.c.id)
-        distance = p.c.embedding.op("<=>", return_type=sa.Float)(_pg_vector(query))
+        v = pgvector_table
+        distance = v.c.embedding.op("<=>", return_type=sa.Float)(_pg_vector(query))
+    scored = sa.select(v.c.memo_id, distance.label("distance")).subquery("scored")
     q = (
-        sa.select(m.c.id)
-        .select_from(joined)
-        .where(*where, distance < 1.0 - min_similarity)
-        .order_by(distance, m.c.id.desc())
+        sa.select(m.c.id, scored.c.distance)
+        .select_from(m.join(vector, vector.c.memo_id == m.c.id).join(scored, scored.c.memo_id == m.c.id))
+        .where(*where)
+        .order_by(scored.c.distance, m.c.id.desc())
         .limit(limit)
         .offset(offset)
     )
-    return [r[0] for r in await store.fetch_all(q)]
+    ceiling = 1.0 - min_similarity
+    rows = [r._mapping for r in await store.fetch_all(q)]  # the driver's values, as the database sent them
+    return [r[0] for r in rows if r[1] is not None and r[1] < ceiling]

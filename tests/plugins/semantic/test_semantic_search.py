@@ -255,7 +255,7 @@ async def test_archiving_keeps_the_vector_and_the_archived_memo_is_found_in_its_
 async def test_rows_written_behind_the_apps_back_are_caught_up_while_it_runs(memos_client, memos_users):
     alice = await memos_users("alice")
     await create(memos_client, alice, "baked sourdough bread this morning")
-    # An id far from the others: the NumPy search packs vectors in chunks of ids, this is another one.
+    # An id far from the others: on MySQL the NumPy search packs vectors in chunks of ids, this is another.
     await raw_write(memos_client, raw_memo(alice, "rawgarden", GARDEN, id=5000))
     await embedded(memos_client, alice, "the garden", GARDEN)  # no event: the worker's poll found it
 
