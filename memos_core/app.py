@@ -26,6 +26,7 @@ from .mcp import routes as mcp_routes
 from .observe import install as install_observability
 from .observe import middleware as observe_middleware
 from .plugins import Plugins, call_sync, load_plugins
+from .response_cache import install as install_response_cache
 from .robots import routes as robots_routes
 from .rss import routes as rss_routes
 from .store import Store
@@ -84,7 +85,9 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
 
     app.router.add_get("/healthz", healthz)
     install_observability(app, config)  # GET /metrics and the X-Request-Id echo
-    app.add_subapp("/api/v1", create_api_app())
+    api = create_api_app()
+    install_response_cache(api, ctx)
+    app.add_subapp("/api/v1", api)
     app.add_subapp("/file/attachments", create_file_app(ctx))
     app.router.add_routes(avatar_routes)
     app.router.add_routes(rss_routes)

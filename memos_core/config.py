@@ -93,6 +93,9 @@ class Config:
     workers: int = 1  # MEMOS_WORKERS: server processes sharing the listening socket (see memos_core.workers)
     #: MEMOS_SKIP_BACKUP / --skip-backup: migrate without the backup first (see memos_core.backup)
     skip_backup: bool = False
+    #: MEMOS_RESPONSE_CACHE_MB: memory for answers of read routes, each served again only while the
+    #: database is unchanged (see memos_core.response_cache); 0 turns the cache off
+    response_cache_mb: float = 16.0
     version: str = "0.28.0"
 
     def __post_init__(self) -> None:
@@ -145,8 +148,19 @@ class Config:
             "trusted_proxies": parse_trusted_proxies(get("TRUSTED_PROXIES")),
             "workers": _whole_number("MEMOS_WORKERS", get("WORKERS", "1") or "1"),
             "skip_backup": flag("SKIP_BACKUP"),
+            "response_cache_mb": _megabytes("MEMOS_RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "16") or "16"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):
             raise ValueError(f"unknown mode {values['mode']!r}: expected prod, demo or dev")
         return cls(**values)
+
+
+def _megabytes(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number of megabytes, not {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name}: expected 0 or more megabytes, not {raw!r}")
+    return value

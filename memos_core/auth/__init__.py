@@ -24,6 +24,8 @@ class Principal:
     method: str
     token_id: str = ""
     session_ids: tuple[str, ...] = ()
+    #: When the credential stops being valid by itself (epoch seconds; 0: not by time).
+    expires_at: float = 0
 
     @property
     def id(self) -> int:

@@ -56,14 +56,19 @@ async def principal_for_token(ctx, token: str) -> Principal:
                 token_id = entry.get("tokenId", "")
                 if auth_service.pat_needs_touch(entry, now):
                     await _touch(store, user.id, token_id, now)
-                return Principal(user=user, method="pat", token_id=token_id)
+                return Principal(user=user, method="pat", token_id=token_id, expires_at=expires)
         raise unauthenticated("invalid personal access token")
     claims = tokens.verify(ctx.secret, token, kind="access")
     user = await users_store.get_user(store, id=claims["user_id"])
     if user is None or user.is_archived:
         raise unauthenticated("user not found")
     sid = claims.get("sid")
-    return Principal(user=user, method="access_token", session_ids=(sid,) if isinstance(sid, str) and sid else ())
+    return Principal(
+        user=user,
+        method="access_token",
+        session_ids=(sid,) if isinstance(sid, str) and sid else (),
+        expires_at=float(claims.get("exp") or 0),
+    )
 
 
 def with_cookie_session(ctx, principal: Principal, refresh_token: str | None) -> Principal:

@@ -80,7 +80,15 @@ class Store:
         await self.db.connect()
 
     async def disconnect(self) -> None:
-        await self.db.disconnect()
+        try:
+            await self.db.disconnect()
+        finally:
+            await self.driver.close()
+
+    async def change_mark(self) -> Any:
+        """The driver's mark of the committed state (see :meth:`Driver.change_mark`)."""
+        self._count()
+        return await self.driver.change_mark(self)
 
     def connection(self):
         """Hold one connection for the current task (the request middleware does this)."""

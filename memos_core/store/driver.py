@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import databases
@@ -77,6 +77,16 @@ class Driver:
         finally:
             with contextlib.suppress(Exception):  # a broken connection has no transaction left to end
                 await self.execute_ddl(store, ["ROLLBACK"])
+
+    async def change_mark(self, store) -> Hashable | None:
+        """An opaque value read from the database, different from every value read before once
+        anything was committed since, by any connection or process. Equal marks mean the committed
+        data has not changed in between, which is what lets :mod:`memos_core.response_cache` serve
+        an answer again. ``None`` when the database has no cheap such value (nothing is cached)."""
+        return None
+
+    async def close(self) -> None:
+        """Release what the driver holds beside the ``databases`` pool (the store disconnects)."""
 
     @classmethod
     async def create_test_database(cls, server_dsn: str, name: str) -> str:

@@ -100,6 +100,13 @@ class PostgresDriver(Driver):
     def database(self) -> databases.Database:
         return _Database(self.dsn.replace("postgresql://", "postgresql+memos://", 1))
 
+    async def change_mark(self, store) -> str:
+        """The current snapshot (``xmin:xmax:in-progress ids``): it changes as soon as any
+        transaction that wrote commits or aborts, in any database of the server, and two equal
+        snapshots see the same data (read-only transactions take no transaction id)."""
+        raw: asyncpg.Connection = store.db.connection().raw_connection
+        return await raw.fetchval("SELECT pg_current_snapshot()::text")
+
     async def table_exists(self, store, name: str) -> bool:
         q = sa.text(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = :name"

@@ -40,6 +40,7 @@ class SQLiteDriver(Driver):
         super().__init__(config)
         self.path = self.database_path(config)
         self._setups: list[Callable[[sqlite3.Connection], None]] = []
+        self._marks: sqlite3.Connection | None = None
 
     @staticmethod
     def database_path(config: Config) -> Path:
@@ -54,6 +55,20 @@ class SQLiteDriver(Driver):
         # A connection class of this driver's own: it runs the setups plugins add (see below).
         factory = type("MemosConnection", (MemosConnection,), {"setups": self._setups})
         return _Database(f"sqlite+memos:///{self.path}", factory=factory)
+
+    async def change_mark(self, store) -> int:
+        """``PRAGMA data_version`` of a connection of its own that never writes: it changes
+        whenever any other connection, in this process or another, commits. A microsecond's read
+        of the WAL index, so it runs on the event loop rather than hopping to a thread."""
+        if self._marks is None:
+            self._marks = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._marks.execute("PRAGMA query_only = 1")
+        return self._marks.execute("PRAGMA data_version").fetchone()[0]
+
+    async def close(self) -> None:
+        marks, self._marks = self._marks, None
+        if marks is not None:
+            marks.close()
 
     def add_connection_setup(self, setup: Callable[[sqlite3.Connection], None]) -> bool:
         self._setups.append(setup)
