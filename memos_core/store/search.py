@@ -249,12 +249,15 @@ async def catch_up(store, *, rebuild: bool = False, batch: int = 2000) -> int:
     at once do the work once (the second finds nothing left) and writers wait at most one batch.
     A batch locks its memo rows before reading them on the server databases, so a memo written
     meanwhile is indexed from its committed content. ``rebuild`` (``memos reindex``), or a state row
-    naming another :data:`INDEX_VERSION`, empties the index first. Run it with its own connection.
+    naming another :data:`INDEX_VERSION`, empties the index first (stale entries are found either
+    way: each holds the content it was built from). Run it with its own connection.
     """
     st = _state_table()
     async with store.transaction(), store.driver.schema_lock(store):
         version = await store.fetch_val(sa.select(st.c.version).where(st.c.name == STATE_NAME))
-        if rebuild or version != INDEX_VERSION:
+        # No state row yet: a new index, whose entries the memo writes since its creation made
+        # correctly. Emptying it would hide those memos from searches until this run reached them.
+        if rebuild or (version is not None and version != INDEX_VERSION):
             await _clear(store)
     fixed = 0
     while True:
