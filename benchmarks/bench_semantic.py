@@ -202,7 +202,7 @@ def main() -> None:
     args = p.parse_args()
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run("SQLite", Config(data=tmp), args))
+            asyncio.run(run("SQLite", Config(data=tmp, response_cache_mb=0), args))
     if args.postgres_dsn:
         (ep,) = [e for e in importlib.metadata.entry_points(group="memos.drivers") if e.name == "postgres"]
         driver = ep.load()
@@ -210,7 +210,7 @@ def main() -> None:
         dsn = asyncio.run(driver.create_test_database(args.postgres_dsn, name))
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                asyncio.run(run("PostgreSQL", Config(data=tmp, driver="postgres", dsn=dsn), args))
+                asyncio.run(run("PostgreSQL", Config(data=tmp, driver="postgres", dsn=dsn, response_cache_mb=0), args))
         finally:
             asyncio.run(driver.drop_test_database(args.postgres_dsn, name))
 

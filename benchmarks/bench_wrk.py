@@ -21,6 +21,7 @@ fresh database is created on it for the run and dropped afterwards.
 
     .venv/bin/python benchmarks/bench_wrk.py [--quick] [--workers N] [--s4-minutes 10]
         [--seconds 10] [--connections 16] [--pg-dsn postgresql://user:password@host:port/db]
+        [--response-cache-mb 0]
 """
 
 from __future__ import annotations
@@ -626,6 +627,10 @@ def main() -> None:
         "--s4-minutes", type=float, help="minutes of mixed load before the RSS reading (default 10, quick 0.5)"
     )
     p.add_argument("--pg-dsn", default=os.environ.get("MEMOS_TEST_POSTGRES_DSN", ""), help="PostgreSQL server DSN")
+    p.add_argument(
+        "--response-cache-mb",
+        help="MEMOS_RESPONSE_CACHE_MB for the server (default: its own, 16); 0 measures every answer built anew",
+    )
     p.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
     args = p.parse_args()
     args.seconds = args.seconds or (4.0 if args.quick else 10.0)
@@ -644,6 +649,13 @@ def main() -> None:
     results: list[DriverResult] = []
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMOS_")}
     base_env["MEMOS_ALLOW_PRIVATE_WEBHOOKS"] = "1"  # the stalling webhook target is on loopback
+    if args.response_cache_mb is not None:
+        base_env["MEMOS_RESPONSE_CACHE_MB"] = args.response_cache_mb
+    print(
+        "response cache: "
+        + ("off" if args.response_cache_mb in ("0", "0.0") else f"{args.response_cache_mb or 16} MB")
+        + " (an unchanged database serves a kept answer again; see memos_core/response_cache.py)"
+    )
     with tempfile.TemporaryDirectory(prefix="memos-bench-") as tmp:
         folder = Path(tmp)
         wrk = Wrk(wrk_bin, folder, args.threads)
