@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memos_semantic")
 
+#: Seconds before a round takes again the memos that changed while it embedded them.
+RETRY_DELAY = 0.05
+
 
 @dataclasses.dataclass(frozen=True)
 class Tunables:
@@ -117,19 +120,20 @@ class Worker:
         with self.ctx.store.background():  # these statements are not a request's
             while not self._stopping:
                 self._wake.clear()
+                delay = self.tunables.poll_interval
                 try:
                     await self.run_once()
+                    if self._retry:  # memos edited while they were embedded: soon again
+                        delay = RETRY_DELAY
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("the semantic worker failed; trying again in %g s", self.tunables.poll_interval)
+                    log.exception("the semantic worker failed; trying again in %g s", delay)
                 self.rounds += 1
                 if self._stopping:
                     break
-                if self._retry:
-                    continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.tunables.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), delay)
 
     # -- a round ---------------------------------------------------------------------------------
     async def run_once(self) -> int:

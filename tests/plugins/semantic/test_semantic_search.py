@@ -236,6 +236,33 @@ async def test_an_edit_re_embeds_and_a_delete_drops_the_vector(memos_client, mem
     await eventually(lambda: _rows_are(memos_client, {vectors.content_hash("baked sourdough bread this morning")}))
 
 
+async def test_an_edit_while_the_memo_is_embedded_is_embedded_again(memos_client, memos_users, monkeypatch):
+    """The worker writes a vector only for content that is still current when it writes."""
+    alice = await memos_users("alice")
+    store = memos_client.app[CONTEXT].store
+    embed = model.embed
+    edited: list[str] = []
+
+    async def embed_then_edit(texts: list[str]) -> Any:
+        vectors_ = await embed(texts)
+        if "fixed the flat tire on my bicycle" in texts and not edited:
+            # Behind the worker's back, keeping the timestamp: only the content tells.
+            edited.append("went swimming at the lake")
+            async with store.connection(), store.transaction():
+                await store.execute(
+                    tables.memo.update()
+                    .where(tables.memo.c.content == "fixed the flat tire on my bicycle")
+                    .values(content="went swimming at the lake")
+                )
+        return vectors_
+
+    monkeypatch.setattr(model, "embed", embed_then_edit)
+    await create(memos_client, alice, "fixed the flat tire on my bicycle")
+    await eventually(lambda: _rows_are(memos_client, {vectors.content_hash("went swimming at the lake")}))
+    assert edited
+    await embedded(memos_client, alice, "a swim in open water", "went swimming at the lake")
+
+
 async def _rows_are(client, hashes: set[str]) -> bool:
     return set((await vector_rows(client)).values()) == hashes
 
