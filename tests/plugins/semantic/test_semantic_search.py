@@ -327,6 +327,23 @@ async def test_a_restart_catches_up_what_changed_while_it_was_down(
     await eventually(one_model)
 
 
+async def test_two_instances_on_one_database_keep_one_current_vector_per_memo(
+    memos_client, memos_users, memos_config, aiohttp_client
+):
+    alice = await memos_users("alice")
+    other = await aiohttp_client(create_app(memos_config))  # a second instance, its own worker
+    contents = [GARDEN, *OTHERS]
+    memos = [await create(memos_client if i % 2 else other, alice, c) for i, c in enumerate(contents)]
+    r = await memos_client.patch(
+        f"/api/v1/{memos[0]['name']}", json={"content": "baked sourdough bread"}, headers=alice.headers
+    )
+    assert r.status == 200
+    expected = {vectors.content_hash(c) for c in ["baked sourdough bread", *contents[1:]]}
+    await eventually(lambda: _rows_are(memos_client, expected))
+    for client in (memos_client, other):
+        assert (await found(client, alice, "making bread"))[0] == "baked sourdough bread"
+
+
 async def test_unknown_mode_and_bad_searches_are_refused(memos_client, memos_users):
     alice = await memos_users("alice")
     await create(memos_client, alice, GARDEN)
