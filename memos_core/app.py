@@ -102,9 +102,11 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
 @contextlib.asynccontextmanager
 async def started(config: Config) -> AsyncIterator[Context]:
     """The app built from ``config``, started as the server starts it (database connected and
-    migrated, every plugin's resources open: S3 clients, workers) but serving no socket, for
-    commands that act through the services; shut down as the server shuts down on exit."""
+    migrated, every plugin's resources open: S3 clients, webhook delivery) but serving no socket and
+    starting no background work (``Context.serving`` is false), for commands that act through the
+    services; shut down as the server shuts down on exit."""
     app = create_app(config)
+    app[CONTEXT].serving = False
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     try:
         await runner.setup()  # a failed start-up is undone by cleanup, as run_app does
@@ -130,9 +132,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         await ctx.store.disconnect()
         raise
     catch_up = app[SEARCH_CATCH_UP]  # set before start-up: a started app's state must not change
-    catch_up.task = asyncio.create_task(_search_catch_up(ctx.store))
+    if ctx.serving:
+        catch_up.task = asyncio.create_task(_search_catch_up(ctx.store))
     yield
-    await _finish_catch_up(catch_up.task)
+    if catch_up.task is not None:
+        await _finish_catch_up(catch_up.task)
     await ctx.live.stop()
     await ctx.store.disconnect()
 

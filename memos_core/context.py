@@ -42,6 +42,9 @@ class Context:
     app: web.Application | None = None
     secret: str = ""  # the instance's JWT key, read from the BASIC setting at start-up
     live: Any = None  # the :class:`memos_core.live.LiveHub` behind GET /api/v1/sse
+    #: False when a command started the app without serving (see ``memos_cleanup_ctx``): plugins
+    #: then open their resources but start no background work.
+    serving: bool = True
     _storages: Any = None
     _search_modes: Any = None
 

@@ -179,7 +179,9 @@ def memos_cleanup_ctx(app: web.Application) -> Any:
     """Return an async generator function ``f(app)`` (aiohttp cleanup context) or ``None``.
 
     Code before its ``yield`` runs at start-up, code after it at shutdown: open pools, clients
-    and background tasks here. Fan-out.
+    and background tasks here. When ``app[CONTEXT].serving`` is false, a command (``memos export``,
+    ``memos import``) started the app to act through its services without serving: open resources
+    (clients, schemas) but start no background work (workers, jobs); the servers do it. Fan-out.
     """
 
 

@@ -586,3 +586,21 @@ async def test_a_markdown_notes_images_still_show_after_import(memos_client, mem
     assert r.status == 200 and await r.read() == png
     r = await import_file(memos_client, alice, archive.getvalue(), name="notes.zip")
     assert r.status == 200 and (await r.json())["imported"] == 0
+
+
+async def test_commands_start_the_app_without_its_background_work(memos_config):
+    """``memos export``/``import`` start the app to use its services and plugins' resources, but
+    no workers or jobs: mail, scheduled jobs, embeddings and the index catch-up are the servers'."""
+    from memos_email import EMAIL
+    from memos_scheduler import SCHEDULER
+    from memos_semantic import SEMANTIC
+    from memos_webhook import WEBHOOK
+
+    from memos_core.app import SEARCH_CATCH_UP, started
+
+    async with started(memos_config) as ctx:
+        app = ctx.app
+        assert not ctx.serving and app[SEARCH_CATCH_UP].task is None
+        assert app[EMAIL].worker is None and app[SCHEDULER].scheduler is None and app[SEMANTIC].worker is None
+        assert app[WEBHOOK].dispatcher is not None  # what an import writes still reaches webhooks
+        assert await ctx.store.schema_version()  # the database is open and migrated

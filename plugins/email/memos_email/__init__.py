@@ -85,6 +85,9 @@ def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], Async
         ctx = app[CONTEXT]
         async with ctx.store.connection():
             await outbox.ensure_schema(ctx.store)
+        if not ctx.serving:  # a command, not a server: the servers' workers send the mail
+            yield
+            return
         worker = Worker(ctx, state.tunables)
         worker.start()
         state.worker = worker

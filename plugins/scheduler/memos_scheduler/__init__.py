@@ -93,6 +93,9 @@ def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], Async
     holder = app[SCHEDULER] = SchedulerHolder(settings)
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not app[CONTEXT].serving:  # a command, not a server: the servers run the jobs
+            yield
+            return
         scheduler = Scheduler(
             app, app[CONTEXT].store, await collect_jobs(app), shutdown_timeout=settings.shutdown_timeout
         )

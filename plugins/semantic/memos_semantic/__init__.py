@@ -67,6 +67,9 @@ def memos_cleanup_ctx(app: web.Application) -> Callable[[web.Application], Async
         ctx = app[CONTEXT]
         async with ctx.store.connection():
             state.backend = await vectors.ensure_schema(ctx.store, allow_native=state.tunables.backend == "auto")
+        if not ctx.serving:  # a command, not a server: the servers' workers embed
+            yield
+            return
         worker = Worker(ctx, state.tunables, state.backend)
         worker.start()
         state.worker = worker
