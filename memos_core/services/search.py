@@ -158,22 +158,30 @@ WINDOW_MAX = 20_000
 
 async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any], count: int, offset: int) -> list[Any]:
     """Rows ``offset .. offset + count`` of the ranking of eligible matches, exactly as
-    :func:`statement` ranks them, joining as few matches to memo rows as it can.
+    :func:`statement` ranks them, looking up as few memo rows as it can.
 
     The index ranks its matches alone (:func:`memos_core.store.search.window`) in the same order;
-    the ``k`` best are a prefix of that order, and the access rules keep the order of what they
-    let through. So when the window held every match, or its eligible rows fill the page, the page
-    is the one the full statement would give."""
+    the ``k`` best are a prefix of that order, and the access rules (applied in SQL to those ``k``
+    memos) keep the order of what they let through. So when the window held every match, or its
+    eligible memos fill the page, the page is the one the full statement would give."""
     dialect = ctx.store.dialect
-    best = search_store.window(dialect, terms)
+    found = search_store.window(dialect, terms)
     k = max(WINDOW_MIN, (offset + count) * WINDOW_FACTOR)
-    while best is not None and k <= WINDOW_MAX:
+    while found is not None and k <= WINDOW_MAX:
+        best, conditions = found
         ids = [r[0] for r in await ctx.store.fetch_all(best(k))]
         if not ids:
             return []
-        rows = await ctx.store.fetch_all(statement(dialect, terms, [*where, tables.memo.c.id.in_(ids)], count, offset))
-        if len(ids) < k or len(rows) == count:
-            return rows
+        m = tables.memo
+        q = (
+            sa.select(*m.c, tables.user.c.username.label("creator"))
+            .select_from(m.join(tables.user, tables.user.c.id == m.c.creator_id))
+            .where(m.c.id.in_(ids), *conditions, *where)
+        )
+        by_id = {row.id: row for row in await ctx.store.fetch_all(q)}
+        ranked = [by_id[i] for i in ids if i in by_id]  # the window's order
+        if len(ids) < k or len(ranked) >= offset + count:
+            return ranked[offset : offset + count]
         k *= WINDOW_GROWTH
     return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset))
 

@@ -349,14 +349,16 @@ def match(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any], Any]:
     return joined, where, score
 
 
-def window(dialect: str, terms: Sequence[Term]) -> Any:
-    """``k -> statement`` selecting the ids of the ``k`` best matches of ``terms`` from the index
-    alone, in the order :func:`match`'s ``score`` and then memo id (descending) give; ``None`` when
-    the index cannot rank alone (several SQLite indexes add up to the score).
+def window(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any]] | None:
+    """``(k -> statement, conditions)``: the statement selects the ids of the ``k`` best matches of
+    ``terms`` from the index alone, in the order :func:`match`'s ``score`` and then memo id
+    (descending) give; the conditions (over :data:`tables.memo`) are what the index cannot check,
+    for the memo rows. ``None`` when the index cannot rank alone (several SQLite indexes add up to
+    the score).
 
     Ranking every match is cheap inside the index and dear once each match is joined to its memo
-    row and checked against the caller's access rules, so a search ranks a window first and joins
-    only that (see :func:`memos_core.services.search.search_memos`)."""
+    row and checked against the caller's access rules, so a search ranks a window first and looks
+    up only those memos (see :func:`memos_core.services.search.search_memos`)."""
     words = [t for t in terms if t.is_word]
     substrings = [t for t in terms if not t.is_word]
     if dialect == "sqlite":
@@ -373,8 +375,9 @@ def window(dialect: str, terms: Sequence[Term]) -> Any:
             .where(sa.literal_column(name).op("MATCH")(sa.literal(query)))
             .order_by(score, fts.c.rowid.desc())
         )
-        return lambda k: base.limit(k)
+        short = [_substring(m.c.content, t.text, dialect) for t in substrings if len(t.text) < TRIGRAM_MIN]
+        return (lambda k: base.limit(k)), short
     _joined, where, score = match(dialect, terms)
     s = search_table
     base = sa.select(s.c.memo_id).select_from(s).where(*where).order_by(score, s.c.memo_id.desc())
-    return lambda k: base.limit(k)
+    return (lambda k: base.limit(k)), []
