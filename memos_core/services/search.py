@@ -172,13 +172,7 @@ async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any]
         ids = [r[0] for r in await ctx.store.fetch_all(best(k))]
         if not ids:
             return []
-        m = tables.memo
-        q = (
-            sa.select(*m.c, tables.user.c.username.label("creator"))
-            .select_from(m.join(tables.user, tables.user.c.id == m.c.creator_id))
-            .where(m.c.id.in_(ids), *conditions, *where)
-        )
-        by_id = {row.id: row for row in await ctx.store.fetch_all(q)}
+        by_id = await _eligible_by_id(ctx, ids, [*conditions, *where])
         ranked = [by_id[i] for i in ids if i in by_id]  # the window's order
         if len(ids) < k or len(ranked) >= offset + count:
             return ranked[offset : offset + count]
@@ -186,18 +180,23 @@ async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any]
     return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset))
 
 
-async def _memos_in_order(ctx: Context, ids: list[int], where: list[Any]) -> list[store.Memo]:
-    """The memos ``ids`` in that order; the eligibility rules are applied again, so a mode that
-    returned an id it should not have cannot leak the memo."""
-    if not ids:
-        return []
+async def _eligible_by_id(ctx: Context, ids: list[int], where: list[Any]) -> dict[int, Any]:
+    """The rows (with the creator's username) of those memos ``ids`` that meet ``where``, by id."""
     m = tables.memo
     q = (
         sa.select(*m.c, tables.user.c.username.label("creator"))
         .select_from(m.join(tables.user, tables.user.c.id == m.c.creator_id))
         .where(m.c.id.in_(ids), *where)
     )
-    found = {r.id: r for r in (store.Memo.from_row(row) for row in await ctx.store.fetch_all(q))}
+    return {row.id: row for row in await ctx.store.fetch_all(q)}
+
+
+async def _memos_in_order(ctx: Context, ids: list[int], where: list[Any]) -> list[store.Memo]:
+    """The memos ``ids`` in that order; the eligibility rules are applied again, so a mode that
+    returned an id it should not have cannot leak the memo."""
+    if not ids:
+        return []
+    found = {i: store.Memo.from_row(row) for i, row in (await _eligible_by_id(ctx, ids, where)).items()}
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
