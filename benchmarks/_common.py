@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import os
 import socket
+import tempfile
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,3 +317,25 @@ class BulkSeeder:
             "visibility": visibility,
             "pinned": False,
         }
+
+
+def on_each_database(
+    run: Callable[[str, Config, Any], Awaitable[None]], args: Any, postgres_dsn: str, **config: Any
+) -> None:
+    """``run(label, config, args)`` on SQLite (unless ``args.no_sqlite``) and, with ``postgres_dsn``
+    (a server), on a fresh PostgreSQL database created for it and dropped afterwards; ``config``
+    holds further :class:`Config` fields for both."""
+    if not getattr(args, "no_sqlite", False):
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run("SQLite", Config(data=tmp, **config), args))
+    if not postgres_dsn:
+        return
+    (ep,) = [e for e in importlib.metadata.entry_points(group="memos.drivers") if e.name == "postgres"]
+    driver = ep.load()
+    name = f"memos_bench_{uuid.uuid4().hex[:12]}"
+    dsn = asyncio.run(driver.create_test_database(postgres_dsn, name))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run("PostgreSQL", Config(data=tmp, driver="postgres", dsn=dsn, **config), args))
+    finally:
+        asyncio.run(driver.drop_test_database(postgres_dsn, name))

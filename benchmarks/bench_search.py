@@ -16,22 +16,19 @@ matches 5% of the memos, ``realistic`` all of them, a number one memo.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.metadata
 import os
 import statistics
 import sys
-import tempfile
 import time
 import types
-import uuid
 
 import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import BulkSeeder, bench_user, in_process
+from _common import BulkSeeder, bench_user, in_process, on_each_database
 
 from memos_core.app import SEARCH_CATCH_UP
 from memos_core.config import Config
@@ -101,25 +98,7 @@ def main() -> None:
     p.add_argument("--postgres-dsn", default=os.environ.get("MEMOS_BENCH_POSTGRES_DSN", ""))
     p.add_argument("--no-sqlite", action="store_true")
     args = p.parse_args()
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run("SQLite", Config(data=tmp, response_cache_mb=0, disable_plugins=OPTIONAL), args))
-    if args.postgres_dsn:
-        (ep,) = [e for e in importlib.metadata.entry_points(group="memos.drivers") if e.name == "postgres"]
-        driver = ep.load()
-        name = f"memos_bench_{uuid.uuid4().hex[:12]}"
-        dsn = asyncio.run(driver.create_test_database(args.postgres_dsn, name))
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                asyncio.run(
-                    run(
-                        "PostgreSQL",
-                        Config(data=tmp, driver="postgres", dsn=dsn, response_cache_mb=0, disable_plugins=OPTIONAL),
-                        args,
-                    )
-                )
-        finally:
-            asyncio.run(driver.drop_test_database(args.postgres_dsn, name))
+    on_each_database(run, args, args.postgres_dsn, response_cache_mb=0, disable_plugins=OPTIONAL)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 
@@ -32,7 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import bench_user, in_process
+from _common import bench_user, in_process, on_each_database
 from memos_semantic import SEMANTIC, vectors
 
 from memos_core.app import SEARCH_CATCH_UP
@@ -198,19 +196,7 @@ def main() -> None:
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--backend", choices=("auto", "numpy"), default="auto", help="numpy: force the fallback")
     args = p.parse_args()
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run("SQLite", Config(data=tmp, response_cache_mb=0), args))
-    if args.postgres_dsn:
-        (ep,) = [e for e in importlib.metadata.entry_points(group="memos.drivers") if e.name == "postgres"]
-        driver = ep.load()
-        name = f"memos_bench_{uuid.uuid4().hex[:12]}"
-        dsn = asyncio.run(driver.create_test_database(args.postgres_dsn, name))
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                asyncio.run(run("PostgreSQL", Config(data=tmp, driver="postgres", dsn=dsn, response_cache_mb=0), args))
-        finally:
-            asyncio.run(driver.drop_test_database(args.postgres_dsn, name))
+    on_each_database(run, args, args.postgres_dsn, response_cache_mb=0)
 
 
 if __name__ == "__main__":
