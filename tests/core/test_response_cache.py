@@ -124,6 +124,10 @@ async def test_answers_that_change_with_time_alone_are_not_kept(memos_client, me
     r = await memos_client.get("/api/v1/memos", params={"filter": "created_ts > now() - 60"}, headers=alice.headers)
     assert r.status == 200 and [m["content"] for m in (await r.json())["memos"]] == ["now"]
     assert cache is None or len(cache) == 0
+    r = await memos_client.get("/api/v1/memos", params={"search": "nowhere"}, headers=alice.headers)
+    assert r.status == 200 and (cache is None or len(cache) == int(caching(memos_driver)))  # no filter: kept
+    if cache is not None:
+        cache.clear()
     r = await memos_client.get("/api/v1/auth/me", headers=alice.headers)  # not a kept route
     assert r.status == 200 and (cache is None or len(cache) == 0)
     r = await memos_client.get("/api/v1/memos", headers=alice.headers)
