@@ -10,6 +10,7 @@ registers the SQL functions Memos' SQLite dialect uses, and begins root transact
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import typing
@@ -83,30 +84,59 @@ class MemosConnection(sqlite3.Connection):
 
 
 class PooledSQLitePool(base.SQLitePool):
+    """Keeps idle connections for reuse, and closes every connection it opened when it closes.
+
+    Each aiosqlite connection runs its own non-daemon thread, and a thread left running keeps the
+    process from exiting. A request or a start-up cancelled half-way (a SIGTERM while the server
+    starts cancels whatever statement is running) can drop a connection without releasing it, so
+    ``close`` does not rely on releases: it closes whatever is still open. Opening and releasing
+    run shielded from cancellation, so a connection is never half-opened or half-returned.
+    """
+
     def __init__(self, url: DatabaseURL, **options: typing.Any) -> None:
         options.setdefault("factory", MemosConnection)
         super().__init__(url, **options)
         self._idle: list[aiosqlite.Connection] = []
+        self._open: set[aiosqlite.Connection] = set()  # opened and not yet closed, idle or in use
+        self._opening: set[asyncio.Future[aiosqlite.Connection]] = set()
 
     async def acquire(self) -> aiosqlite.Connection:
         while self._idle:
             conn = self._idle.pop()
             if conn._running and conn._connection is not None:
                 return conn
-        return await super().acquire()
+            self._open.discard(conn)
+        opening = asyncio.ensure_future(self._open_one())
+        self._opening.add(opening)
+        opening.add_done_callback(self._opening.discard)
+        return await asyncio.shield(opening)
+
+    async def _open_one(self) -> aiosqlite.Connection:
+        conn = await super().acquire()
+        self._open.add(conn)
+        return conn
 
     async def release(self, connection: aiosqlite.Connection) -> None:
+        await asyncio.shield(self._release(connection))
+
+    async def _release(self, connection: aiosqlite.Connection) -> None:
         if connection.in_transaction:  # a failed request left a transaction open: do not reuse it
             await connection.rollback()
         if len(self._idle) < MAX_IDLE:
             self._idle.append(connection)
         else:
-            await super().release(connection)
+            await self._close_one(connection)
+
+    async def _close_one(self, connection: aiosqlite.Connection) -> None:
+        self._open.discard(connection)
+        await super().release(connection)
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await super().release(conn)
+        if self._opening:
+            await asyncio.gather(*self._opening, return_exceptions=True)
+        self._idle = []
+        for conn in list(self._open):
+            await self._close_one(conn)
 
 
 class ImmediateTransaction(base.SQLiteTransaction):
