@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -113,6 +113,63 @@ async def started(config: Config) -> AsyncIterator[Context]:
         yield app[CONTEXT]
     finally:
         await runner.cleanup()
+
+
+def run(
+    app: web.Application,
+    listen: Callable[[web.AppRunner], Iterable[web.BaseSite]],
+    *,
+    ready: Callable[[], None] | None = None,
+    **runner_options: Any,
+) -> None:
+    """Serve ``app`` on the sites ``listen`` makes until SIGTERM or SIGINT, then shut down gracefully.
+
+    This is aiohttp's ``run_app`` with one difference: a start-up that fails or is interrupted by a
+    signal half-way is undone. ``run_app`` leaves the cleanup contexts that did start as they are,
+    so a database connection opened by one of them stays open, and SQLite's connection threads then
+    keep the process alive after the error (``memos serve`` never exited). ``ready`` is called once
+    every site accepts connections.
+    """
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(_serve(app, listen, ready, runner_options))
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):  # raised by the signal handler, outside ``main``
+        pass
+    finally:
+        try:
+            if not main.done():  # stop waiting, or interrupt the start-up: ``_serve`` cleans up
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)
+        finally:
+            rest = asyncio.all_tasks(loop)  # what the app's cleanup left running
+            for task in rest:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _serve(
+    app: web.Application,
+    listen: Callable[[web.AppRunner], Iterable[web.BaseSite]],
+    ready: Callable[[], None] | None,
+    runner_options: dict[str, Any],
+) -> None:
+    runner = web.AppRunner(app, handle_signals=True, **runner_options)
+    try:
+        await runner.setup()
+        for site in listen(runner):
+            await site.start()
+        if ready is not None:
+            ready()
+        await asyncio.Future()  # until a signal: the handler raises GracefulExit and ``run`` cancels this
+    finally:
+        await runner.cleanup()  # also exits the cleanup contexts of a start-up that did not finish
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -284,7 +284,7 @@ def _serve(config: Config, worker: Worker | None = None) -> int:
     """Run the server in this process; as one of ``--workers`` when ``worker`` hands it the sockets."""
     from aiohttp import web
 
-    from .app import create_app
+    from .app import create_app, run
     from .observe import AccessLogger, configure_logging
     from .plugins import PluginError
     from .store import SchemaError
@@ -294,13 +294,22 @@ def _serve(config: Config, worker: Worker | None = None) -> int:
         app = create_app(config)
         if worker is not None:
             worker.attach(app)
-            web.run_app(app, sock=worker.sockets, print=worker.ready, access_log_class=AccessLogger)
+            run(
+                app,
+                lambda runner: [web.SockSite(runner, sock) for sock in worker.sockets],
+                ready=worker.ready,
+                access_log_class=AccessLogger,
+            )
         elif config.unix_sock:
-            web.run_app(app, path=config.unix_sock, print=None, access_log_class=AccessLogger)
+            run(app, lambda runner: [web.UnixSite(runner, config.unix_sock)], access_log_class=AccessLogger)
         else:
-            host = config.addr or None
             print(f"memos-py {__version__} serving on http://{config.addr or 'localhost'}:{config.port}", flush=True)
-            web.run_app(app, host=host, port=config.port, print=None, access_log_class=AccessLogger)
+            # No host binds every interface, IPv4 and IPv6, as aiohttp's run_app does.
+            run(
+                app,
+                lambda runner: [web.TCPSite(runner, config.addr or None, config.port)],
+                access_log_class=AccessLogger,
+            )
     except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {e}", file=sys.stderr)
         return 1

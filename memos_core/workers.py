@@ -355,7 +355,7 @@ class Worker:
             app.on_response_prepare.append(_pid_header)
 
     def ready(self, *args: Any, **kwargs: Any) -> None:
-        """aiohttp's ``print`` callback, called once the sites accept connections: tell the parent."""
+        """Called by :func:`memos_core.app.run` once the sites accept connections: tell the parent."""
         with contextlib.suppress(OSError):
             os.write(self.ready_fd, b"1")
             os.close(self.ready_fd)
@@ -397,13 +397,9 @@ def worker_main() -> int:
     )
     try:
         return _serve(_config_from_json(state["config"]), worker)
-    except BaseException:
-        # A start-up that fails in a plugin can leave a driver thread behind that would keep this
-        # process alive after the error; a worker must exit so its parent sees the failure.
-        traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+    except Exception:
+        traceback.print_exc()  # a plugin that cannot start: the parent counts the failure and may give up
+        return 1
 
 
 if __name__ == "__main__":
