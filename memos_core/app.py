@@ -109,7 +109,7 @@ async def started(config: Config) -> AsyncIterator[Context]:
     app[CONTEXT].serving = False
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     try:
-        await runner.setup()  # a failed start-up is undone by cleanup, as run_app does
+        await runner.setup()  # a failed start-up is undone by cleanup, as run() does
         yield app[CONTEXT]
     finally:
         await runner.cleanup()

@@ -124,7 +124,7 @@ async def test_access_log_names_the_resolved_client(aiohttp_client, memos_client
     for trusted, expected in (("127.0.0.1", "203.0.113.7"), ("", "127.0.0.1")):
         app = create_app(dataclasses.replace(memos_config, trusted_proxies=trusted))
         server = TestServer(app)
-        await server.start_server(access_log_class=AccessLogger)  # as web.run_app in memos serve
+        await server.start_server(access_log_class=AccessLogger)  # as memos serve runs it
         client = await aiohttp_client(server)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="aiohttp.access"):
