@@ -1,5 +1,5 @@
-"""The ``memos`` command: ``memos serve``, ``plugins``, ``version``, ``copy-db``, ``backup``, ``restore``,
-``export``, ``import``."""
+"""The ``memos`` command: ``memos serve``, ``plugins``, ``version``, ``new-plugin``, ``copy-db``, ``backup``,
+``restore``, ``export``, ``import``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_config_flags(plugins)
     plugins.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("version", help="print the version")
+    new_plugin = sub.add_parser(
+        "new-plugin", help="write a new plugin package (entry point, one hook, a test, a README) to start from"
+    )
+    new_plugin.add_argument("name", help="its distribution name, lowercase with hyphens (memos-hello)")
+    new_plugin.add_argument("--dir", help="the directory to write (default ./NAME); must not exist or be empty")
     copy = sub.add_parser(
         "copy-db", help="copy an instance's database to another (empty) database, verified row for row"
     )
@@ -126,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 kind = "driver" if i.group.endswith("drivers") else "plugin"
                 print(f"{kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
         return 0
+    if args.command == "new-plugin":
+        return _new_plugin(args)
     if args.command == "copy-db":
         return _copy_db(args)
     if args.command in ("backup", "restore"):
@@ -147,6 +154,23 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(config)
     parser.print_help()
     return 2
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .scaffold import ScaffoldError, new_plugin
+
+    target = Path(args.dir) if args.dir else Path(args.name)
+    try:
+        files = new_plugin(args.name, target)
+    except ScaffoldError as e:
+        print(f"memos: {e}", file=sys.stderr)
+        return 2
+    for path in files:
+        print(path)
+    print(f"next: pip install -e {target} pytest pytest-aiohttp && (cd {target} && pytest)")
+    return 0
 
 
 def _copy_db(args: argparse.Namespace) -> int:
