@@ -78,6 +78,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     ctx.app = app
     app[CONTEXT] = ctx
     app[SEARCH_CATCH_UP] = SearchCatchUp()
+    app.cleanup_ctx.append(_registries_ctx)  # first: a bad registration stops start-up before anything opens
     app.cleanup_ctx.append(_store_ctx)
     app.on_shutdown.append(ctx.live.close)  # end SSE streams first, or shutdown waits for their clients
     for cleanup in call_sync(plugins.pm, "memos_cleanup_ctx", app=app):
@@ -95,8 +96,14 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app.router.add_routes(mcp_routes)
     call_sync(plugins.pm, "memos_register_routes", app=app)
     ctx.storages  # noqa: B018 - collect storage backends now, so a bad registration fails start-up
-    ctx.search_modes  # noqa: B018 - and search modes
+    ctx.search_modes  # noqa: B018 - and search modes (the other registries may be async: see _registries_ctx)
     return app
+
+
+async def _registries_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Collect the registries whose implementations may be async (sign-in providers, jobs), once."""
+    await app[CONTEXT].collect_registries()
+    yield
 
 
 @contextlib.asynccontextmanager

@@ -117,20 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "plugins":
-        from .plugins import PluginError, load_plugins
-
-        try:
-            infos = load_plugins(_config(args)).infos
-        except (PluginError, ValueError) as e:
-            print(f"memos: {e}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps([i.to_json() for i in infos], indent=2))
-        else:
-            for i in infos:
-                kind = "driver" if i.group.endswith("drivers") else "plugin"
-                print(f"{kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
-        return 0
+        return _plugins(args)
     if args.command == "new-plugin":
         return _new_plugin(args)
     if args.command == "copy-db":
@@ -170,6 +157,30 @@ def _new_plugin(args: argparse.Namespace) -> int:
     for path in files:
         print(path)
     print(f"next: pip install -e {target} pytest pytest-aiohttp && (cd {target} && pytest)")
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    """``memos plugins``: the driver, the core and each plugin, with its hooks and what it registered."""
+    import asyncio
+
+    from .plugins import PluginError, load_plugins
+    from .registries import collect_all, registered_by
+
+    try:
+        plugins = load_plugins(_config(args))
+        registries = asyncio.run(collect_all(plugins))
+    except (PluginError, ValueError) as e:
+        print(f"memos: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(plugins.to_json(registries), indent=2))
+        return 0
+    by_plugin = registered_by(registries)
+    for i in plugins.infos:
+        print(f"{i.kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
+        for label, names in by_plugin.get(i.name, {}).items():
+            print(f"{'':7}{label}: {', '.join(names)}")
     return 0
 
 

@@ -45,26 +45,69 @@ class Context:
     #: False when a command started the app without serving (see ``memos_cleanup_ctx``): plugins
     #: then open their resources but start no background work.
     serving: bool = True
+    #: Collected registries by label (see :mod:`memos_core.registries`).
+    registries: dict[str, Any] = dataclasses.field(default_factory=dict)
     _storages: Any = None
     _search_modes: Any = None
+
+    def registry(self, kind: Any) -> Any:
+        """The :class:`memos_core.registries.Registry` of ``kind``, collected once per application.
+
+        Storage backends and search modes are collected on first use (``create_app`` asks for them,
+        so a bad registration stops start-up); sign-in providers and jobs, whose implementations may
+        be async, at the start of start-up (:meth:`collect_registries`).
+        """
+        if kind.label not in self.registries:
+            if not kind.at_build:
+                raise RuntimeError(f"{kind.label} are collected when the application starts; it has not started")
+            from .registries import collect_sync
+
+            self.registries[kind.label] = collect_sync(self.plugins, kind)
+        return self.registries[kind.label]
+
+    async def collect_registries(self) -> None:
+        """Collect every registry not collected yet (start-up calls it first; later calls do nothing)."""
+        from .registries import KINDS, collect
+
+        for kind in KINDS:
+            if kind.label not in self.registries:
+                self.registries[kind.label] = await collect(self.plugins, kind)
 
     @property
     def storages(self) -> Any:
         """The :class:`memos_core.storage.StorageRegistry` (built on first use from the plugins)."""
         if self._storages is None:
+            from .registries import STORAGE
             from .storage import StorageRegistry
 
-            self._storages = StorageRegistry(self.plugins.pm)
+            self._storages = StorageRegistry(self.registry(STORAGE))
         return self._storages
 
     @property
     def search_modes(self) -> Any:
         """The :class:`memos_core.search_modes.SearchModeRegistry` (built on first use from the plugins)."""
         if self._search_modes is None:
+            from .registries import SEARCH_MODES
             from .search_modes import SearchModeRegistry
 
-            self._search_modes = SearchModeRegistry(self.plugins.pm)
+            self._search_modes = SearchModeRegistry(self.registry(SEARCH_MODES))
         return self._search_modes
+
+    @property
+    def runners(self) -> Any:
+        """The jobs of ``memos_register_runners`` (a :class:`memos_core.registries.Registry`; each
+        registration's ``args`` are ``(cron_spec, coroutine_function)``), once the app has started."""
+        from .registries import RUNNERS
+
+        return self.registry(RUNNERS)
+
+    @property
+    def auth_providers(self) -> Any:
+        """The sign-in providers of ``memos_register_auth_providers`` by credential key (a
+        :class:`memos_core.registries.Registry`), once the app has started."""
+        from .registries import AUTH_PROVIDERS
+
+        return self.registry(AUTH_PROVIDERS)
 
     @property
     def hook(self) -> Any:

@@ -18,11 +18,17 @@ Conventions:
   that returns something other than ``None``; *fan-out* hooks call every implementation.
 * An implementation may return a value or an awaitable; the core awaits what needs awaiting. For a
   first-result hook, return ``None`` synchronously to pass: an awaitable counts as an answer.
-  Exceptions: ``memos_register_storage``, ``memos_register_routes`` and ``memos_cleanup_ctx`` run
-  while the application is built, before any event loop serves it, and must answer synchronously
-  (an awaitable stops start-up with an error naming the plugin).
-* Registries receive a ``register`` callable; call it once per thing you provide.
-* :data:`HOOKSPEC_VERSION` is bumped whenever a hook's signature or meaning changes incompatibly.
+  Exceptions: ``memos_register_storage``, ``memos_register_search_modes``, ``memos_register_routes``
+  and ``memos_cleanup_ctx`` run while the application is built, before any event loop serves it,
+  and must answer synchronously (an awaitable stops start-up with an error naming the plugin).
+* Registries (the four ``memos_register_*`` hooks that receive a ``register`` callable) follow one
+  rule: call ``register`` once per thing you provide, while the hook runs; each registry is collected
+  once per application at start-up; a name registered by two distributions stops start-up with an
+  error naming both (a plugin may replace a name the core itself registers); ``memos plugins`` shows
+  what each plugin registered. See :mod:`memos_core.registries` and docs/registries.md.
+* :data:`HOOKSPEC_VERSION` is bumped whenever a hook's signature or meaning changes incompatibly. A
+  plugin declares the oldest version it works with as ``MEMOS_HOOKSPEC = N`` on the module or class
+  its entry point names; an older core then stops start-up with an error naming its distribution.
 * An implementation takes only the arguments it needs, by name, and must not give them defaults
   (pluggy does not pass defaulted arguments). So adding an argument to a hook is compatible and
   does not bump the version; removing or changing one does.
@@ -61,7 +67,8 @@ def memos_register_auth_providers(register) -> None:
     Call ``register(name, provider)`` where ``provider`` is an awaitable callable
     ``provider(app, credentials: dict) -> User`` that raises :class:`memos_core.ApiError` on
     failure. ``name`` is the key of the sign-in request body it handles, for example
-    ``"passwordCredentials"`` or ``"ssoCredentials"``. Fan-out.
+    ``"passwordCredentials"`` or ``"ssoCredentials"``; registering one of the core's keys replaces
+    the core's provider. Collected once, at start-up. Fan-out.
     """
 
 
@@ -81,7 +88,8 @@ def memos_register_runners(register) -> None:
     """Registry: background jobs.
 
     Call ``register(name, cron_spec, coroutine_function)``; the scheduler plugin runs
-    ``await coroutine_function(app)`` on the cron spec, once across all app instances. Fan-out.
+    ``await coroutine_function(app)`` on the cron spec, once across all app instances. Collected
+    once, at start-up (``Context.runners``). Fan-out.
     """
 
 

@@ -7,7 +7,12 @@ Two entry-point groups:
 * ``memos.plugins``: every installed one (narrowed by ``MEMOS_PLUGINS`` / ``MEMOS_DISABLE_PLUGINS``).
   A module is registered as it is; a class is instantiated without arguments.
 
-Both end up registered with one :class:`pluggy.PluginManager`, so a driver may implement hooks too.
+Both end up registered with one :class:`pluggy.PluginManager`, so a driver may implement hooks too,
+next to the core's own plugin (:mod:`memos_core.jobs`, listed as ``core``), which no setting removes.
+
+A plugin may declare the oldest hook-spec version it works with as ``MEMOS_HOOKSPEC = N`` on the
+object its entry point names (the module, or the class); a core older than that stops start-up
+with an error naming the distribution, instead of failing later on a hook it does not have.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ log = logging.getLogger(__name__)
 
 PLUGINS_GROUP = "memos.plugins"
 DRIVERS_GROUP = "memos.drivers"
+#: The group of the core's own plugin: not an entry point, always registered.
+CORE_GROUP = "memos.core"
 CORE_DISTRIBUTION = "memos-server"
+#: The attribute by which a plugin declares the oldest hook-spec version it works with.
+REQUIRES_ATTRIBUTE = "MEMOS_HOOKSPEC"
 
 
 #: Plugin managers whose hook calls are logged (MEMOS_TRACE_PLUGINS=1).
@@ -49,15 +58,25 @@ class PluginInfo:
     version: str
     group: str
     hooks: tuple[str, ...]
+    #: Its name in the pluggy manager (``HookImpl.plugin_name``).
+    key: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    @property
+    def kind(self) -> str:
+        return {DRIVERS_GROUP: "driver", CORE_GROUP: "core"}.get(self.group, "plugin")
+
+    def to_json(self, registered: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Its JSON description; ``registered`` (what it registered, by registry) is added when not empty."""
+        out: dict[str, Any] = {
             "name": self.name,
             "distribution": self.distribution,
             "version": self.version,
-            "kind": "driver" if self.group == DRIVERS_GROUP else "plugin",
+            "kind": self.kind,
             "hooks": list(self.hooks),
         }
+        if registered:
+            out["registered"] = registered
+        return out
 
 
 @dataclasses.dataclass
@@ -71,6 +90,21 @@ class Plugins:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+    def owner_of(self, plugin_name: str) -> tuple[str, str, str]:
+        """The plugin's listed name, distribution and version for a pluggy plugin name."""
+        for info in self.infos:
+            if info.key == plugin_name:
+                return info.name, info.distribution, info.version
+        return plugin_name, "unknown", ""
+
+    def to_json(self, registries: Any = None) -> list[dict[str, Any]]:
+        """Each plugin's JSON description, with what it registered when ``registries`` (collected
+        registries by label, see :mod:`memos_core.registries`) are given."""
+        from .registries import registered_by
+
+        by_plugin = registered_by(registries or {})
+        return [i.to_json(by_plugin.get(i.name)) for i in self.infos]
 
 
 def _distribution_index() -> dict[tuple[str, str, str], tuple[str, str]]:
@@ -159,6 +193,10 @@ def load_plugins(config: Config, extra: Iterable[Any] = ()) -> Plugins:
     """
     pm = new_plugin_manager(config)
     infos: list[PluginInfo] = []
+    from . import jobs
+
+    pm.register(jobs, name="core")
+    infos.append(PluginInfo("core", CORE_DISTRIBUTION, _core_version(), CORE_GROUP, _hooks_of(pm, jobs), "core"))
 
     def failed(_manager, ep, err):
         dist, version = _dist_of(ep)
@@ -195,8 +233,9 @@ def load_plugins(config: Config, extra: Iterable[Any] = ()) -> Plugins:
 
     for obj in extra:
         name = getattr(obj, "__name__", None) or type(obj).__name__
+        _check_hookspec_version(obj, name, "(registered in process)", "")
         pm.register(obj, name=name)
-        infos.append(PluginInfo(name, "(registered in process)", "", PLUGINS_GROUP, _hooks_of(pm, obj)))
+        infos.append(PluginInfo(name, "(registered in process)", "", PLUGINS_GROUP, _hooks_of(pm, obj), name))
 
     try:
         pm.check_pending()
@@ -214,11 +253,34 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: Any) -> tuple[str, ...]:
 
 def _register(pm, plugin, name, ep, group, infos) -> None:
     dist, version = _dist_of(ep)
+    _check_hookspec_version(plugin, name, dist, version)
     try:
         pm.register(plugin, name=f"{group}:{name}")
     except (pluggy.PluginValidationError, ValueError) as e:
         raise PluginError(f"plugin {name!r} from distribution {dist} {version} is invalid: {e}") from e
-    infos.append(PluginInfo(name, dist, version, group, _hooks_of(pm, plugin)))
+    infos.append(PluginInfo(name, dist, version, group, _hooks_of(pm, plugin), f"{group}:{name}"))
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _check_hookspec_version(plugin: Any, name: str, dist: str, version: str) -> None:
+    """Refuse a plugin whose ``MEMOS_HOOKSPEC`` is newer than this core's :data:`HOOKSPEC_VERSION`."""
+    required = getattr(plugin, REQUIRES_ATTRIBUTE, None)
+    if required is None:
+        return
+    where = f"plugin {name!r} from distribution {f'{dist} {version}'.strip()}"
+    if isinstance(required, bool) or not isinstance(required, int) or required < 1:
+        raise PluginError(f"{where} declares {REQUIRES_ATTRIBUTE} = {required!r}; it must be a positive integer")
+    if required > hookspecs.HOOKSPEC_VERSION:
+        raise PluginError(
+            f"{where} needs hook-spec version {required}, but this memos-server {_core_version()} provides "
+            f"version {hookspecs.HOOKSPEC_VERSION}: upgrade memos-server, or install a release of {dist} made "
+            f"for hook-spec version {hookspecs.HOOKSPEC_VERSION}"
+        )
 
 
 def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:

@@ -9,7 +9,7 @@ ranks only rows that meet all of them, so no mode can show a memo its caller may
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 #: The built-in mode: the database's full-text index and ranking.
@@ -31,21 +31,12 @@ class SearchMode(Protocol):
 
 
 class SearchModeRegistry:
-    """Modes by name, collected once from ``memos_register_search_modes``."""
+    """Modes by name, collected once from ``memos_register_search_modes`` (see :mod:`memos_core.registries`,
+    which refuses ``"text"`` and names that are not lowercase identifiers)."""
 
-    def __init__(self, pm: Any) -> None:
-        self._modes: dict[str, SearchMode] = {}
-
-        def register(name: str, mode: SearchMode) -> None:
-            if name == TEXT or name in self._modes:
-                raise ValueError(f"search mode {name!r} is registered twice")
-            if not name.isidentifier() or not name.islower():
-                raise ValueError(f"search mode names are lowercase identifiers, not {name!r}")
-            self._modes[name] = mode
-
-        from .plugins import call_sync
-
-        call_sync(pm, "memos_register_search_modes", register=register)
+    def __init__(self, registry: Mapping[str, Any]) -> None:
+        self.registry = registry
+        self._modes: dict[str, SearchMode] = {name: r.value for name, r in registry.items()}
 
     def names(self) -> list[str]:
         """Every mode a caller may ask for, ``"text"`` first."""

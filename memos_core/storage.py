@@ -121,19 +121,11 @@ class StorageBackend(Protocol):
 
 
 class StorageRegistry:
-    """Backends by name, collected once from ``memos_register_storage``."""
+    """Backends by name, collected once from ``memos_register_storage`` (see :mod:`memos_core.registries`)."""
 
-    def __init__(self, pm: Any) -> None:
-        self._backends: dict[str, StorageBackend] = {}
-
-        def register(name: str, backend: StorageBackend) -> None:
-            if name in self._backends:
-                raise ValueError(f"storage backend {name!r} is registered twice")
-            self._backends[name] = backend
-
-        from .plugins import call_sync
-
-        call_sync(pm, "memos_register_storage", register=register)
+    def __init__(self, registry: Mapping[str, Any]) -> None:
+        self.registry = registry
+        self._backends: dict[str, StorageBackend] = {name: r.value for name, r in registry.items()}
 
     def names(self) -> list[str]:
         return sorted(self._backends)

@@ -1,6 +1,7 @@
 """The core's default storage plugin: ``LOCAL`` (files under the data directory) and ``DATABASE``
 (the ``attachment.blob`` column), registered through ``memos_register_storage`` like any third-party
-backend (entry point ``core-storage``). It also registers the hourly orphan cleanup job.
+backend (entry point ``core-storage``). The hourly orphan cleanup is the core's own job
+(:mod:`memos_core.jobs`), so it runs whichever backends are installed.
 
 LOCAL paths come from the STORAGE setting's ``filepathTemplate``. Whatever the template
 and the filename say, the file must land inside the data directory: traversal (``..``, also as
@@ -207,10 +208,3 @@ def _unlink(path: Path) -> None:
 def memos_register_storage(register) -> None:
     register("LOCAL", LocalStorage())
     register("DATABASE", DatabaseStorage())
-
-
-@hookimpl
-def memos_register_runners(register) -> None:
-    from .services.attachments import cleanup_orphans
-
-    register("attachment-orphans", "0 * * * *", cleanup_orphans)

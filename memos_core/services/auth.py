@@ -193,15 +193,11 @@ class Session:
 
 
 async def auth_providers(ctx: Context) -> dict[str, Provider]:
-    """Sign-in providers by credential key. The first registration of a key wins; the core's password
-    provider registers last (``trylast``), so a plugin may replace it."""
-    found: dict[str, Provider] = {}
-
-    def register(name: str, provider: Provider) -> None:
-        found.setdefault(name, provider)
-
-    await ctx.all("memos_register_auth_providers", register=register)
-    return found
+    """Sign-in providers by credential key, collected once at start-up. A plugin's provider for a key
+    the core registers (``passwordCredentials``) replaces the core's; two plugins registering one key
+    stop start-up (see :mod:`memos_core.registries`)."""
+    await ctx.collect_registries()  # done at start-up; here for an app used without starting it
+    return ctx.auth_providers.values_by_name()
 
 
 _SNAKE_KEY = re.compile(r"_([a-z])")

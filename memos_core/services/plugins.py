@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 def list_plugins(ctx: Context, viewer: Principal | None) -> dict[str, Any]:
     """The hook contract version and each loaded driver and plugin (name, distribution, version,
-    hooks). Anyone but an admin is refused with 403, as the listing names the server's software."""
+    hooks, and what it registered, as ``memos plugins --json`` lists them). Anyone but an admin is
+    refused with 403, as the listing names the server's software."""
     if viewer is None or not viewer.is_admin:
         raise denied("only admins may list plugins")
-    return {"hookspecVersion": HOOKSPEC_VERSION, "plugins": [i.to_json() for i in ctx.plugins.infos]}
+    return {"hookspecVersion": HOOKSPEC_VERSION, "plugins": ctx.plugins.to_json(ctx.registries)}

@@ -142,7 +142,7 @@ def test_typo_in_hook_name_fails_check_pending(tmp_path, site):
 
 def test_allowlist_keeps_core_plugins_and_the_named_ones(tmp_path, site):
     listed = plugins_json(tmp_path, site, MEMOS_PLUGINS="hello")
-    assert set(listed) == {"sqlite", "core-auth", "core-storage", "hello"}
+    assert set(listed) == {"sqlite", "core", "core-auth", "core-storage", "hello"}
     listed = plugins_json(tmp_path, site, MEMOS_PLUGINS="hello, other")
     assert {"hello", "other"} <= set(listed) and "markdown" not in listed
     # A name that is not installed is a typo, not a silent no-op.
@@ -181,3 +181,117 @@ def test_unknown_driver_fails_with_a_clear_message(tmp_path):
     assert "no database driver named 'oracle'" in r.stderr and "sqlite" in r.stderr
     r = procs.run_memos("plugins", "--driver", "oracle", env=procs.memos_env(tmp_path))
     assert r.returncode == 1 and "oracle" in r.stderr
+
+
+# -- registries: collected once, duplicates refused naming both distributions, inspectable ----------
+TWIN = textwrap.dedent(
+    """
+    from memos_core import hookimpl
+
+
+    async def job(app):
+        pass
+
+
+    @hookimpl
+    def {hook}(register):
+        register({args})
+    """
+)
+TWINS = {
+    "memos_register_storage": ('"TWIN", object()', "two storage backends are named 'TWIN'"),
+    "memos_register_auth_providers": ('"twinCredentials", job', "two sign-in providers are named 'twinCredentials'"),
+    "memos_register_runners": ('"twin.job", "@hourly", job', "two scheduled jobs are named 'twin.job'"),
+    "memos_register_search_modes": ('"twin", object()', "two search modes are named 'twin'"),
+}
+
+
+def add_registering(site: Path, dist: str, version: str, hook: str, args: str) -> None:
+    module = dist.replace("-", "_")
+    procs.make_distribution(
+        site,
+        dist,
+        version,
+        {f"{module}.py": TWIN.format(hook=hook, args=args)},
+        {"memos.plugins": {dist.removeprefix("memos-"): module}},
+    )
+
+
+@pytest.mark.parametrize("hook", sorted(TWINS))
+def test_a_name_registered_by_two_distributions_stops_start_up_naming_both(tmp_path, site, hook):
+    args, message = TWINS[hook]
+    add_registering(site, "memos-twin-a", "1.0", hook, args)
+    add_registering(site, "memos-twin-b", "2.0", hook, args)
+    env = procs.memos_env(tmp_path, site)
+    r = procs.run_memos("plugins", env=env)
+    assert r.returncode == 1, r.stdout
+    assert message in r.stderr
+    assert "memos-twin-a 1.0" in r.stderr and "memos-twin-b 2.0" in r.stderr
+    r = procs.run_memos("serve", "--port", str(procs.free_port()), "--data", str(tmp_path), env=env)
+    assert r.returncode == 1
+    assert message in r.stderr and "memos-twin-a 1.0" in r.stderr and "memos-twin-b 2.0" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_plugins_command_shows_what_each_plugin_registered(tmp_path, site):
+    listed = plugins_json(tmp_path, site)
+    assert listed["core"]["kind"] == "core" and listed["core"]["distribution"] == "memos-server"
+    assert listed["core"]["registered"] == {"runners": ["attachment-orphans"]}
+    assert listed["core-storage"]["registered"] == {"storage": ["LOCAL", "DATABASE"]}
+    assert listed["core-auth"]["registered"] == {"auth providers": ["passwordCredentials", "ssoCredentials"]}
+    assert "registered" not in listed["other"]  # implements the hook, registers nothing
+    r = procs.run_memos("plugins", env=procs.memos_env(tmp_path, site))
+    lines = [line.split() for line in r.stdout.splitlines()]
+    core = next(i for i, line in enumerate(lines) if line[:2] == ["core", "core"])
+    assert lines[core + 1] == ["runners:", "attachment-orphans"]
+    storage = next(i for i, line in enumerate(lines) if line[:2] == ["plugin", "core-storage"])
+    assert lines[storage + 1] == ["storage:", "LOCAL,", "DATABASE"]
+
+
+def test_a_plugin_replaces_a_name_the_core_registers(tmp_path, site):
+    add_registering(site, "memos-password", "3.1", "memos_register_auth_providers", '"passwordCredentials", job')
+    listed = plugins_json(tmp_path, site)
+    assert listed["password"]["registered"] == {"auth providers": ["passwordCredentials"]}
+    assert listed["core-auth"]["registered"] == {"auth providers": ["ssoCredentials"]}
+    # A second plugin claiming it too is a conflict between the two plugins.
+    add_registering(site, "memos-password-too", "0.2", "memos_register_auth_providers", '"passwordCredentials", job')
+    r = procs.run_memos("plugins", env=procs.memos_env(tmp_path, site))
+    assert r.returncode == 1
+    assert "memos-password 3.1" in r.stderr and "memos-password-too 0.2" in r.stderr
+
+
+# -- the hook-spec version a plugin needs ---------------------------------------------------------------
+def add_requiring(site: Path, dist: str, required: str) -> None:
+    module = dist.replace("-", "_")
+    text = f"from memos_core import hookimpl\n\nMEMOS_HOOKSPEC = {required}\n\n\n"
+    text += "@hookimpl\ndef memos_register_routes(app):\n    pass\n"
+    procs.make_distribution(
+        site, dist, "5.0", {f"{module}.py": text}, {"memos.plugins": {dist.removeprefix("memos-"): module}}
+    )
+
+
+def test_plugin_needing_a_newer_hookspec_stops_start_up_naming_its_distribution(tmp_path, site):
+    from memos_core import HOOKSPEC_VERSION
+
+    add_requiring(site, "memos-future", str(HOOKSPEC_VERSION + 1))
+    env = procs.memos_env(tmp_path, site)
+    r = procs.run_memos("serve", "--port", str(procs.free_port()), "--data", str(tmp_path), env=env)
+    assert r.returncode == 1
+    assert "memos-future 5.0" in r.stderr
+    assert f"needs hook-spec version {HOOKSPEC_VERSION + 1}" in r.stderr
+    assert f"provides version {HOOKSPEC_VERSION}" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "memos_prod.db").exists()  # nothing was opened
+    r = procs.run_memos("plugins", env=env)
+    assert r.returncode == 1 and "memos-future 5.0" in r.stderr
+
+
+def test_plugin_declaring_the_current_hookspec_loads_and_a_bad_declaration_is_refused(tmp_path, site):
+    from memos_core import HOOKSPEC_VERSION
+
+    add_requiring(site, "memos-current", str(HOOKSPEC_VERSION))
+    assert "current" in plugins_json(tmp_path, site)
+    add_requiring(site, "memos-vague", '"1"')
+    r = procs.run_memos("plugins", env=procs.memos_env(tmp_path, site))
+    assert r.returncode == 1
+    assert "memos-vague 5.0" in r.stderr and "MEMOS_HOOKSPEC = '1'" in r.stderr

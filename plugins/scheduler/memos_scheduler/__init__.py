@@ -25,7 +25,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -70,17 +69,12 @@ SCHEDULER = web.AppKey("memos_scheduler", SchedulerHolder)
 
 
 async def collect_jobs(app: web.Application) -> list[Job]:
-    """Ask every plugin for its jobs; a bad registration stops start-up (it is a programming error)."""
-    jobs: list[Job] = []
-
-    def register(name: str, cron_spec: str, coroutine_function: Callable[..., Any]) -> None:
-        job = make_job(name, cron_spec, coroutine_function)
-        if any(j.name == job.name for j in jobs):
-            raise ValueError(f"two scheduled jobs are named {job.name!r}")
-        jobs.append(job)
-
-    await app[CONTEXT].all("memos_register_runners", register=register)
-    return jobs
+    """Every registered job, from the core's runners registry (collected once at start-up, which
+    refuses a name registered twice, naming both distributions); a bad cron spec or a job that is
+    not callable stops start-up (it is a programming error)."""
+    ctx = app[CONTEXT]
+    await ctx.collect_registries()  # done by the core first thing at start-up; a no-op then
+    return [make_job(name, *registration.args) for name, registration in ctx.runners.items()]
 
 
 @hookimpl(trylast=True)
