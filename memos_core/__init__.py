@@ -3,7 +3,7 @@
 Plugins import from here (and :mod:`memos_core.hookspecs`), never from deeper modules' internals.
 """
 
-from . import jsonbody, metrics, netguard
+from . import events, jsonbody, metrics, netguard
 from .auth import Principal
 from .auth.middleware import authenticate
 from .config import Config
@@ -53,6 +53,7 @@ __all__ = [
     "ensure_plugin_schema",
     "error_middleware",
     "error_response",
+    "events",
     "expand_path_template",
     "get_memo",
     "get_user",

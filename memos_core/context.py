@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 class Event:
     """Something that happened, announced through ``memos_on_event`` after it was committed.
 
-    ``name`` is a webhook activity type (``memos.memo.created`` ...). ``resource`` is the API JSON
-    of the affected resource as the actor saw it; ``actor`` the user who caused it (or ``None``).
+    ``name`` is a webhook activity type; the core's are the constants of :mod:`memos_core.events`
+    (``events.MEMO_CREATED`` ...), whose catalogue says each one's resource and ``extra`` keys.
+    ``resource`` is the API JSON of the affected resource as the actor saw it; ``actor`` the user
+    who caused it (or ``None``).
     """
 
     name: str

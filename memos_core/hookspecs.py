@@ -151,9 +151,10 @@ def memos_render_markdown(content: str, app: web.Application | None, base_url: s
 def memos_on_event(app: web.Application, event) -> Any:
     """Called after a change is committed, with a :class:`memos_core.Event`.
 
-    ``event.name`` is a webhook activity type such as ``"memos.memo.created"``,
-    ``"memos.memo.updated"``, ``"memos.memo.deleted"``, ``"memos.memo.comment.created"`` or
-    ``"memos.user.created"``. Implementations must not block the request: queue slow work.
+    ``event.name`` is one of the core's events, each a constant of :mod:`memos_core.events`
+    (``events.MEMO_CREATED == "memos.memo.created"``, reactions, users...; docs/events.md lists
+    them with their resource and extra keys), or an event another plugin emits. Implementations
+    must not block the request: queue slow work.
     Exceptions are logged and never reach the caller. Fan-out.
     """
 

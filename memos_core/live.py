@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from . import events
 from .context import context_of
 from .store import tables
 from .store.compiled import Template
@@ -135,18 +136,18 @@ class LiveHub:
         """
         resource, extra = event.resource, event.extra
         memo: dict[str, Any] | None = resource  # the memo the event is about, when the event carries it
-        if event.name == "memos.memo.created":
+        if event.name == events.MEMO_CREATED:
             if extra.get("parent"):
                 return None  # a comment: announced as memo.comment.created instead
             kind, name = "memo.created", resource.get("name")
-        elif event.name == "memos.memo.updated":
+        elif event.name == events.MEMO_UPDATED:
             kind, name = "memo.updated", resource.get("name")
-        elif event.name == "memos.memo.deleted":
+        elif event.name == events.MEMO_DELETED:
             kind, name = "memo.deleted", resource.get("name")  # cascaded comments are not announced
-        elif event.name == "memos.memo.comment.created":
+        elif event.name == events.MEMO_COMMENT_CREATED:
             kind, name = "memo.comment.created", (extra.get("parent") or {}).get("name")  # names the parent
-        elif event.name in ("memos.reaction.upserted", "memos.reaction.deleted"):
-            kind = "reaction.upserted" if event.name.endswith("upserted") else "reaction.deleted"
+        elif event.name in (events.REACTION_UPSERTED, events.REACTION_DELETED):
+            kind = "reaction.upserted" if event.name == events.REACTION_UPSERTED else "reaction.deleted"
             name, memo = extra.get("memo"), None
         else:
             return None

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import images
+from .. import events, images
 from ..context import CONTEXT, Event
 from ..errors import ApiError, Code, already_exists, invalid, not_found
 from ..storage_local import check_filename
@@ -492,7 +492,7 @@ async def set_memo_attachments(ctx: Context, viewer: Principal, memo_uid: str, b
     data = await one_memo_json(ctx, viewer, memo)
     parents = await memos_store.parents_for(ctx.store, [memo.id])
     extra = {"parent": f"memos/{parents[memo.id]}"} if memo.id in parents else {}
-    await ctx.emit(Event("memos.memo.updated", data, actor=viewer.user, extra=extra))
+    await ctx.emit(Event(events.MEMO_UPDATED, data, actor=viewer.user, extra=extra))
 
 
 # -- bytes ---------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 
-from .. import netguard
+from .. import events, netguard
 from ..auth.passwords import hash_password
 from ..context import Event
 from ..errors import ApiError, Code, already_exists, denied, invalid, not_found, unauthenticated
@@ -488,7 +488,7 @@ async def sign_in_user(ctx: Context, credentials: dict[str, Any]) -> User:
         return winner
     from .users import user_to_json
 
-    await ctx.emit(Event("memos.user.created", user_to_json(user, user), actor=user))
+    await ctx.emit(Event(events.USER_CREATED, user_to_json(user, user), actor=user))
     return user
 
 

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from .. import events
 from ..context import Event
 from ..errors import already_exists, invalid, not_found
 from ..store import memos as store
@@ -530,7 +531,7 @@ async def create_memo(
     else:
         data = await memo_json(ctx, memo, Embeds({}, {}, {}, {}))
     extra = {"parent": parent.name} if parent is not None else {}
-    await ctx.emit(Event("memos.memo.created", data, actor=viewer.user, extra=extra))
+    await ctx.emit(Event(events.MEMO_CREATED, data, actor=viewer.user, extra=extra))
     return data
 
 
@@ -657,7 +658,7 @@ async def update_memo(
 
     memo = await _memo(ctx, uid)
     data = await one_memo_json(ctx, viewer, memo)
-    await ctx.emit(Event("memos.memo.updated", data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
+    await ctx.emit(Event(events.MEMO_UPDATED, data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
     return data
 
 
@@ -676,7 +677,7 @@ async def delete_memo(ctx: Context, viewer: Principal, uid: str) -> None:
         attached = await attachment_service.rows_for_memos(ctx, [i for i, _ in tree])
         await store.delete_memos(ctx.store, [i for i, _ in tree], [u for _, u in tree])
     await attachment_service.remove_bytes(ctx, attached)  # the rows are gone: now their files
-    await ctx.emit(Event("memos.memo.deleted", snapshot, actor=viewer.user))
+    await ctx.emit(Event(events.MEMO_DELETED, snapshot, actor=viewer.user))
 
 
 # -- comments --------------------------------------------------------------------------------------
@@ -687,7 +688,7 @@ async def create_comment(
     access.check_interact(viewer, parent)
     data = await create_memo(ctx, viewer, body, comment_id, parent=parent)
     parent_data = await one_memo_json(ctx, viewer, parent)
-    await ctx.emit(Event("memos.memo.comment.created", data, actor=viewer.user, extra={"parent": parent_data}))
+    await ctx.emit(Event(events.MEMO_COMMENT_CREATED, data, actor=viewer.user, extra={"parent": parent_data}))
     return data
 
 
@@ -760,7 +761,7 @@ async def upsert_reaction(ctx: Context, viewer: Principal, uid: str, body: dict[
                     raise
             existing = await store.get_reaction(ctx.store, key=key)
     data = reaction_json(existing)
-    await ctx.emit(Event("memos.reaction.upserted", data, actor=viewer.user, extra={"memo": memo.name}))
+    await ctx.emit(Event(events.REACTION_UPSERTED, data, actor=viewer.user, extra={"memo": memo.name}))
     return data
 
 
@@ -776,7 +777,7 @@ async def delete_reaction(ctx: Context, viewer: Principal, uid: str, reaction_id
     async with ctx.store.transaction():
         await store.delete_reaction(ctx.store, rid)
     await ctx.emit(
-        Event("memos.reaction.deleted", reaction_json(reaction), actor=viewer.user, extra={"memo": f"memos/{uid}"})
+        Event(events.REACTION_DELETED, reaction_json(reaction), actor=viewer.user, extra={"memo": f"memos/{uid}"})
     )
 
 
@@ -790,7 +791,7 @@ async def set_relations(ctx: Context, viewer: Principal, uid: str, body: dict[st
         await store.update_memo(ctx.store, memo.id, {"updated_ts": int(time.time())})
     memo = await _memo(ctx, uid)
     data = await one_memo_json(ctx, viewer, memo)
-    await ctx.emit(Event("memos.memo.updated", data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
+    await ctx.emit(Event(events.MEMO_UPDATED, data, actor=viewer.user, extra=await _parent_extra(ctx, memo)))
 
 
 async def list_relations(ctx: Context, viewer: Principal | None, uid: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any
 
+from .. import events
 from ..auth.passwords import check_password, hash_password
 from ..context import Context, Event
 from ..errors import already_exists, denied, invalid, not_found, unauthenticated
@@ -215,7 +216,7 @@ async def create_user(ctx: Context, viewer: Any, body: dict[str, Any], *, valida
                 raise already_exists(f"username {username!r} is already taken") from None
             raise
     actor = viewer.user if viewer is not None else user
-    await ctx.emit(Event("memos.user.created", user_to_json(user, actor), actor=actor))
+    await ctx.emit(Event(events.USER_CREATED, user_to_json(user, actor), actor=actor))
     return user
 
 
@@ -327,7 +328,7 @@ async def delete_user(ctx: Context, viewer: Any, username: str) -> User:
     async with ctx.store.transaction():
         attachments = await users_store.delete_user_cascade(ctx.store, user.id)
     actor = viewer.user if viewer.id != user.id else None
-    await ctx.emit(Event("memos.user.deleted", snapshot, actor=actor, extra={"attachments": attachments}))
+    await ctx.emit(Event(events.USER_DELETED, snapshot, actor=actor, extra={"attachments": attachments}))
     return user
 
 
