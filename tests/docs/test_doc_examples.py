@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from fixtures.processes import memos_env
+
 from memos_core import hookspecs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,6 +86,7 @@ def test_a_broken_example_fails_the_run_and_points_at_its_line(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/docs"],
         cwd=tmp_path,
+        env=memos_env(tmp_path),  # SQLite only, whatever servers this run tests
         capture_output=True,
         text=True,
         timeout=120,
