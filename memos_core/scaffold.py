@@ -13,6 +13,8 @@ import re
 import string
 from pathlib import Path
 
+from .hookspecs import HOOKSPEC_VERSION
+
 TEMPLATE = Path(__file__).with_name("plugin_template")
 
 #: A distribution name as the template accepts it: lowercase words joined by single hyphens.
@@ -48,7 +50,7 @@ def plugin_names(name: str) -> PluginNames:
 
 def _files(names: PluginNames) -> dict[str, str]:
     """Relative path -> text of every file of the new package."""
-    values = dataclasses.asdict(names)
+    values = {**dataclasses.asdict(names), "hookspec_version": str(HOOKSPEC_VERSION)}
     out = {}
     for source in sorted(TEMPLATE.rglob("*.tmpl")):
         rel = source.relative_to(TEMPLATE).as_posix().removesuffix(".tmpl")

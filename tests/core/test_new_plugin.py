@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fixtures.processes import memos_env, run_memos
 
+from memos_core import HOOKSPEC_VERSION
 from memos_core.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +32,7 @@ def test_the_generated_plugin_installs_and_passes_its_own_tests(tmp_path):
     assert listed == {"pyproject.toml", "README.md", "memos_greeter/__init__.py", "tests/test_plugin.py"}
     pyproject = (package / "pyproject.toml").read_text()
     assert '[project.entry-points."memos.plugins"]\ngreeter = "memos_greeter"' in pyproject
+    assert f"MEMOS_HOOKSPEC = {HOOKSPEC_VERSION}\n" in (package / "memos_greeter" / "__init__.py").read_text()
 
     # Installed into a target of its own (never into this environment), found through its entry point.
     site = tmp_path / "site"
