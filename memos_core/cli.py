@@ -180,7 +180,11 @@ def _plugins(args: argparse.Namespace) -> int:
     for i in plugins.infos:
         print(f"{i.kind:6} {i.name:16} {i.distribution} {i.version}  hooks: {', '.join(i.hooks) or '-'}")
         for label, names in by_plugin.get(i.name, {}).items():
-            print(f"{'':7}{label}: {', '.join(names)}")
+            shown = []
+            for name in names:
+                replaces = registries[label][name].replaces
+                shown.append(f"{name} (replaces {replaces.plugin}'s)" if replaces else name)
+            print(f"{'':7}{label}: {', '.join(shown)}")
     return 0
 
 

@@ -253,6 +253,8 @@ def test_a_plugin_replaces_a_name_the_core_registers(tmp_path, site):
     listed = plugins_json(tmp_path, site)
     assert listed["password"]["registered"] == {"auth providers": ["passwordCredentials"]}
     assert listed["core-auth"]["registered"] == {"auth providers": ["ssoCredentials"]}
+    r = procs.run_memos("plugins", env=procs.memos_env(tmp_path, site))
+    assert "auth providers: passwordCredentials (replaces core-auth's)" in r.stdout
     # A second plugin claiming it too is a conflict between the two plugins.
     add_registering(site, "memos-password-too", "0.2", "memos_register_auth_providers", '"passwordCredentials", job')
     r = procs.run_memos("plugins", env=procs.memos_env(tmp_path, site))
