@@ -95,3 +95,26 @@ def test_a_broken_example_fails_the_run_and_points_at_its_line(tmp_path):
     assert "1 failed, 1 passed" in run.stdout, run.stdout
     assert "docs/guide.md:17: AssertionError" in run.stdout, run.stdout
     assert "FAILED docs/guide.md::line-16::test_rotted" in run.stdout, run.stdout
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings: lowercase, punctuation dropped, spaces to hyphens."""
+    out = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        out.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_links_between_the_plugin_docs_resolve():
+    pages = ["plugins.md", "hooks.md", *(p.name for p in (REPO / "docs").glob("howto-*.md"))]
+    assert len(pages) >= 8
+    for page in pages:
+        text = (REPO / "docs" / page).read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (REPO / "docs" / path).resolve() if path else REPO / "docs" / page
+            assert linked.exists(), f"docs/{page} links to {target}, which does not exist"
+            if anchor and linked.suffix == ".md":
+                assert anchor in anchors(linked.read_text()), f"docs/{page} links to {target}: no such heading"
