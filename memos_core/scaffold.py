@@ -29,7 +29,7 @@ class ScaffoldError(ValueError):
 class PluginNames:
     distribution: str  # memos-hello: the package's name on an index and in pip
     module: str  # memos_hello: the import name
-    entry_point: str  # hello: the plugin's name in `memos plugins` and its route prefix
+    entry_point: str  # hello: the plugin's name in `memos plugins`; its routes are under /api/hello/
 
 
 def plugin_names(name: str) -> PluginNames:
@@ -41,6 +41,8 @@ def plugin_names(name: str) -> PluginNames:
         )
     module = name.replace("-", "_")
     short = name.removeprefix("memos-") or name
+    if re.fullmatch(r"v[0-9]+", short):
+        raise ScaffoldError(f"invalid plugin name {name!r}: its routes would be /api/{short}/, the Memos API's")
     if keyword.iskeyword(module):
         raise ScaffoldError(f"invalid plugin name {name!r}: {module} is a Python keyword")
     if importlib.util.find_spec(module) is not None:

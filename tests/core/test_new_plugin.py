@@ -81,7 +81,7 @@ def test_defaults_to_a_directory_named_after_the_plugin(tmp_path, monkeypatch, c
     assert main(["new-plugin", "hello"]) == 0
     assert (tmp_path / "hello" / "hello" / "__init__.py").exists()
     assert 'hello = "hello"' in (tmp_path / "hello" / "pyproject.toml").read_text()
-    assert '"/hello/me"' in (tmp_path / "hello" / "hello" / "__init__.py").read_text()
+    assert '"/api/hello/me"' in (tmp_path / "hello" / "hello" / "__init__.py").read_text()
 
 
 def test_refuses_a_directory_that_is_not_empty(tmp_path, capsys):
@@ -110,6 +110,7 @@ def test_an_empty_directory_is_used(tmp_path, capsys):
         ("hello-", "single hyphens"),
         ("memos hello", "single hyphens"),
         ("import", "Python keyword"),
+        ("memos-v1", "the Memos API's"),
         ("memos-core", "module named memos_core is already installed"),
         ("aiohttp", "module named aiohttp is already installed"),
     ],
