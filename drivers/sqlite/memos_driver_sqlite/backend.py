@@ -140,13 +140,32 @@ class PooledSQLitePool(base.SQLitePool):
 
 
 class ImmediateTransaction(base.SQLiteTransaction):
+    """Root transactions begin with ``BEGIN IMMEDIATE``, so a writer waits for the lock (busy
+    timeout) instead of failing. BEGIN, COMMIT and ROLLBACK each take one trip to the connection's
+    thread (the base class takes two: execute, then close the cursor)."""
+
     async def start(self, is_root: bool, extra_options: dict[typing.Any, typing.Any]) -> None:
         if not is_root:
             await super().start(is_root, extra_options)
             return
         self._is_root = True
-        async with self._connection._connection.execute("BEGIN IMMEDIATE") as cursor:
-            await cursor.close()
+        await self._connection._run(_statement, "BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        if not self._is_root:
+            await super().commit()
+            return
+        await self._connection._run(_statement, "COMMIT")
+
+    async def rollback(self) -> None:
+        if not self._is_root:
+            await super().rollback()
+            return
+        await self._connection._run(_statement, "ROLLBACK")
+
+
+def _statement(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute(sql).close()
 
 
 def _query(raw: sqlite3.Connection, sql: str, args: list, one: bool) -> tuple[typing.Any, typing.Any]:
