@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import tables
+from .compiled import Template
 
 log = logging.getLogger(__name__)
 
@@ -157,27 +158,40 @@ def _fts(name: str) -> sa.TableClause:
     return sa.table(name, sa.column("rowid", sa.Integer), sa.column("content", sa.Text))
 
 
-async def index_memos(store, ids: Sequence[int]) -> None:
-    """(Re)index memos ``ids`` from their current rows, in the caller's transaction."""
-    if not ids:
-        return
-    ids = list(ids)
-    rows = sa.select(m.c.id, m.c.content).where(m.c.id.in_(ids))
-    if store.dialect == "sqlite":
-        for name in (FTS_WORDS, FTS_TRIGRAM):
-            await store.execute(sa.insert(_fts(name)).prefix_with("OR REPLACE").from_select(["rowid", "content"], rows))
-        return
+def _index_statements(dialect: str) -> list[Any]:
+    """The statements that (re)index the memos of the expanding ``ids`` parameter on ``dialect``."""
+    rows = sa.select(m.c.id, m.c.content).where(m.c.id.in_(sa.bindparam("ids", expanding=True)))
+    if dialect == "sqlite":
+        return [
+            sa.insert(_fts(name)).prefix_with("OR REPLACE").from_select(["rowid", "content"], rows)
+            for name in (FTS_WORDS, FTS_TRIGRAM)
+        ]
     t = search_table
-    if store.dialect == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.mysql import insert  # type: ignore[assignment]
     stmt = insert(t).from_select(["memo_id", "content"], rows)
-    if store.dialect == "postgresql":
+    if dialect == "postgresql":
         stmt = stmt.on_conflict_do_update(index_elements=[t.c.memo_id], set_={"content": stmt.excluded.content})
     else:
         stmt = stmt.on_duplicate_key_update(content=stmt.inserted.content)
-    await store.execute(stmt)
+    return [stmt]
+
+
+#: Built and compiled once per dialect (:class:`Template`): every memo write runs them.
+_INDEX_TEMPLATES: dict[str, list[Template]] = {}
+
+
+async def index_memos(store, ids: Sequence[int]) -> None:
+    """(Re)index memos ``ids`` from their current rows, in the caller's transaction."""
+    if not ids:
+        return
+    templates = _INDEX_TEMPLATES.get(store.dialect)
+    if templates is None:
+        templates = _INDEX_TEMPLATES[store.dialect] = [Template(s) for s in _index_statements(store.dialect)]
+    for template in templates:
+        await store.execute(template(ids=list(ids)))
 
 
 async def unindex_memos(store, ids: Sequence[int]) -> None:
