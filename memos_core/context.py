@@ -115,8 +115,10 @@ class Context:
     def hook(self) -> Any:
         return self.plugins.pm.hook
 
-    async def emit(self, event: Event) -> None:
-        """Fan an event out to plugins; a failing plugin is logged, never the caller's problem.
+    async def emit(self, event: Event, *, live: bool = True) -> None:
+        """Fan an event out to plugins, then to live streams; a failing plugin is logged, never the
+        caller's problem. ``live=False`` when the caller already wrote the live announcement in
+        its own transaction (:meth:`memos_core.live.LiveHub.record`).
 
         Implementations are called one by one (not through one pluggy call) so that one failing
         plugin cannot stop the others from seeing the event.
@@ -132,7 +134,7 @@ class Context:
                 await call_all(_single(impl), app=self.app, event=event)
             except Exception:
                 log.exception("plugin %s failed on event %s", impl.plugin_name, event.name)
-        if self.live is not None:
+        if live and self.live is not None:
             try:
                 await self.live.publish(event)
             except Exception:

@@ -118,15 +118,21 @@ class LiveHub:
 
     # -- publishing --------------------------------------------------------------------------------
     async def publish(self, event: Event) -> None:
+        """Announce ``event`` to every stream of every instance (a write transaction of its own)."""
+        async with self.store.transaction():
+            await self.record(event)
+
+    async def record(self, event: Event) -> None:
+        """Write ``event``'s announcement in the caller's transaction, so it commits with the change
+        it announces (one commit instead of two); then emit it with ``ctx.emit(event, live=False)``."""
         row = await self._row_for(event)
         if row is None:
             return
         now_ms = int(time.time() * 1000)
-        async with self.store.transaction():
-            await self.store.execute(_INSERT_EVENT(created_ms=now_ms, **row))
-            if time.monotonic() - self._last_prune >= PRUNE_EVERY:
-                self._last_prune = time.monotonic()
-                await self.store.execute(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))
+        await self.store.execute(_INSERT_EVENT(created_ms=now_ms, **row))
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            await self.store.execute(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))
 
     async def _row_for(self, event: Event) -> dict[str, Any] | None:
         """The live row for ``event`` (type, memo name, parent, private owner), or ``None``.

@@ -523,15 +523,18 @@ async def create_memo(
         if attachment_uids:
             await attachment_service.link_to_memo(ctx, viewer, new_id, attachment_uids)  # a new memo drops none
 
-    # The memo is what was just written: no read-back. A memo that is not a comment and links no
-    # relations or attachments embeds nothing (a new uid has no reactions): no query for that either.
-    memo = store.Memo(id=new_id, creator=viewer.user.username, **{**row, "payload": store.loads(row["payload"])})
-    if parent is not None or relation_uids or attachment_uids:
-        data = await one_memo_json(ctx, viewer, memo)
-    else:
-        data = await memo_json(ctx, memo, Embeds({}, {}, {}, {}))
-    extra = {"parent": parent.name} if parent is not None else {}
-    await ctx.emit(Event(events.MEMO_CREATED, data, actor=viewer.user, extra=extra))
+        # The memo is what was just written: no read-back. A memo that is not a comment and links no
+        # relations or attachments embeds nothing (a new uid has no reactions): no query for that either.
+        memo = store.Memo(id=new_id, creator=viewer.user.username, **{**row, "payload": store.loads(row["payload"])})
+        if parent is not None or relation_uids or attachment_uids:
+            data = await one_memo_json(ctx, viewer, memo)
+        else:
+            data = await memo_json(ctx, memo, Embeds({}, {}, {}, {}))
+        extra = {"parent": parent.name} if parent is not None else {}
+        event = Event(events.MEMO_CREATED, data, actor=viewer.user, extra=extra)
+        if ctx.live is not None:
+            await ctx.live.record(event)  # the live announcement commits with the memo
+    await ctx.emit(event, live=False)
     return data
 
 
