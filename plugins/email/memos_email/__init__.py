@@ -36,6 +36,7 @@ from memos_core import (
     candidate_instance_setting,
     context_of,
     error_response,
+    events,
     hookimpl,
     instance_setting,
     jsonbody,
@@ -56,7 +57,7 @@ TEST_ROUTE = "/api/v1/email:sendTest"
 WEB_TEST_ROUTE = "/setting/email-test"
 SECTION_ID = "email-test"
 #: Memo events after which new inbox notices may be waiting: the local worker looks at once.
-WAKING_EVENTS = frozenset({"memos.memo.created", "memos.memo.updated", "memos.memo.comment.created"})
+WAKING_EVENTS = frozenset({events.MEMO_CREATED, events.MEMO_UPDATED, events.MEMO_COMMENT_CREATED})
 
 
 @dataclasses.dataclass
@@ -121,7 +122,7 @@ def memos_on_event(app: web.Application, event: Any) -> None:
 def _may_have_made_notices(event: Any) -> bool:
     """A memo write leaves inbox notices only as a comment or through an ``@mention`` in its
     content: any other create or edit need not cost the worker a round (the poll still runs)."""
-    if event.name == "memos.memo.comment.created":
+    if event.name == events.MEMO_COMMENT_CREATED:
         return True
     return "@" in str((event.resource or {}).get("content") or "")
 

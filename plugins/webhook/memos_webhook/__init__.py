@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from memos_core import CONTEXT, get_user, hookimpl, metrics, user_webhooks
+from memos_core import CONTEXT, events, get_user, hookimpl, metrics, user_webhooks
 
 from . import payload
 from .dispatcher import Delivery, DeliveryFailed, Dispatcher, judge
@@ -41,9 +41,7 @@ __all__ = ["ACTIVITY_TYPES", "WEBHOOK", "Delivery", "DeliveryFailed", "Dispatche
 
 log = logging.getLogger("memos_webhook")
 
-ACTIVITY_TYPES = frozenset(
-    {"memos.memo.created", "memos.memo.updated", "memos.memo.deleted", "memos.memo.comment.created"}
-)
+ACTIVITY_TYPES = frozenset({events.MEMO_CREATED, events.MEMO_UPDATED, events.MEMO_DELETED, events.MEMO_COMMENT_CREATED})
 
 
 @dataclasses.dataclass
@@ -83,7 +81,7 @@ def _recipient(event: Any) -> str:
     """The username whose webhooks receive ``event``: the parent's creator for a new comment,
     the memo's creator otherwise."""
     source = event.resource
-    if event.name == "memos.memo.comment.created":
+    if event.name == events.MEMO_COMMENT_CREATED:
         source = event.extra.get("parent")
     creator = source.get("creator") if isinstance(source, dict) else None
     return creator.removeprefix("users/") if isinstance(creator, str) else ""
