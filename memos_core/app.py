@@ -31,6 +31,7 @@ from .robots import routes as robots_routes
 from .rss import routes as rss_routes
 from .store import Store
 from .store import search as search_store
+from .store.connect import connect_when_reachable
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ async def _serve(
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
-    await ctx.store.connect()
+    await connect_when_reachable(ctx.store, ctx.config.db_connect_timeout)
     try:
         await ctx.store.migrate(demo=ctx.config.demo)
         async with ctx.store.connection():

@@ -96,6 +96,9 @@ class Config:
     #: MEMOS_RESPONSE_CACHE_MB: memory for answers of read routes, each served again only while the
     #: database is unchanged (see memos_core.response_cache); 0 turns the cache off
     response_cache_mb: float = 16.0
+    #: MEMOS_DB_CONNECT_TIMEOUT: seconds start-up keeps trying a database server that is not
+    #: reachable yet (see memos_core.store.connect); 0 tries once
+    db_connect_timeout: float = 30.0
     version: str = "0.28.0"
 
     def __post_init__(self) -> None:
@@ -149,6 +152,7 @@ class Config:
             "workers": _whole_number("MEMOS_WORKERS", get("WORKERS", "1") or "1"),
             "skip_backup": flag("SKIP_BACKUP"),
             "response_cache_mb": _megabytes("MEMOS_RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "16") or "16"),
+            "db_connect_timeout": _seconds("MEMOS_DB_CONNECT_TIMEOUT", get("DB_CONNECT_TIMEOUT", "30") or "30"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):
@@ -163,4 +167,14 @@ def _megabytes(name: str, raw: str) -> float:
         raise ValueError(f"{name}: expected a number of megabytes, not {raw!r}") from None
     if not value >= 0 or value == float("inf"):
         raise ValueError(f"{name}: expected 0 or more megabytes, not {raw!r}")
+    return value
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number of seconds, not {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name}: expected 0 or more seconds, not {raw!r}")
     return value

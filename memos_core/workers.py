@@ -121,9 +121,10 @@ async def _migrate_once(config: Config) -> None:
     from .backup import guard_migrations
     from .plugins import load_plugins
     from .store import Store
+    from .store.connect import connect_when_reachable
 
     store = guard_migrations(Store(load_plugins(config).driver))  # a backup before any schema upgrade
-    await store.connect()
+    await connect_when_reachable(store, config.db_connect_timeout)
     try:
         await store.migrate(demo=config.demo)
     finally:

@@ -112,6 +112,12 @@ class Driver:
     def is_unique_violation(self, exc: BaseException) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def is_unreachable(self, exc: BaseException) -> bool:
+        """Whether an exception from connecting means the server is not reachable *yet* (not
+        listening, starting up, its name not resolvable): start-up then tries again for a while
+        (``MEMOS_DB_CONNECT_TIMEOUT``). False by default: a file database has no such state."""
+        return False
+
     def add_connection_setup(self, setup: Callable[[Any], None]) -> bool:
         """Run ``setup(connection)`` on each database connection this driver opens from now on (a
         plugin loading a SQLite extension, say): register it while the app is built, before the

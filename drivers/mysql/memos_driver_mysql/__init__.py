@@ -30,6 +30,8 @@ __version__ = "0.1.0"
 
 #: MySQL's error code for a duplicate key (ER_DUP_ENTRY).
 ER_DUP_ENTRY = 1062
+#: The client's error code for a server it cannot connect to (CR_CONN_HOST_ERROR).
+CR_CONN_HOST_ERROR = 2003
 
 
 class _Database(databases.Database):
@@ -136,6 +138,13 @@ class MySQLDriver(Driver):
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, pymysql.err.IntegrityError) and bool(exc.args) and exc.args[0] == ER_DUP_ENTRY
+
+    def is_unreachable(self, exc: BaseException) -> bool:
+        # aiomysql reports a socket that cannot connect (refused, unresolvable, timed out) as
+        # OperationalError 2003 "Can't connect to MySQL server".
+        if isinstance(exc, OSError):
+            return True
+        return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and exc.args[0] == CR_CONN_HOST_ERROR
 
     def insert(self, table: sa.Table) -> Any:
         return mysql_dialect.insert(table)

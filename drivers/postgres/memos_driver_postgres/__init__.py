@@ -142,6 +142,11 @@ class PostgresDriver(Driver):
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, asyncpg.UniqueViolationError)
 
+    def is_unreachable(self, exc: BaseException) -> bool:
+        # OSError: refused, no route, a name that does not resolve (yet), a timeout. CannotConnectNow:
+        # "the database system is starting up" (or shutting down, as a restart does).
+        return isinstance(exc, (OSError, asyncpg.CannotConnectNowError))
+
     def insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
 
