@@ -4,6 +4,7 @@
 # locked dependencies made on the host (pip inside a build may not reach PyPI here).
 #
 #   scripts/build-image.sh [--tag NAME] [--extras postgres,mysql,s3] [--base IMAGE] [-- PODMAN-BUILD-ARGS...]
+#   scripts/build-image.sh --base-only      only make the local base (if missing) and print its name
 #
 # The tag defaults to localhost/memos-py:latest, the extras to none (the default plugins only). The
 # base is made once: a rootfs tarball cached in build/image/, imported as
@@ -24,11 +25,13 @@ tag=localhost/memos-py:latest
 extras=
 base=
 extra_args=()
+base_only=
 while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag=$2; shift 2 ;;
     --extras) extras=$2; shift 2 ;;
     --base) base=$2; shift 2 ;;
+    --base-only) base_only=1; shift ;;
     --) shift; extra_args=("$@"); break ;;
     *) die "unknown argument $1 (usage: $0 [--tag NAME] [--extras LIST] [--base IMAGE] [-- PODMAN-BUILD-ARGS...])" ;;
   esac
@@ -118,6 +121,10 @@ if [ -z "$base" ]; then
     podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' "$tarball" "$LOCAL_BASE" >/dev/null
   fi
+fi
+if [ -n "$base_only" ]; then
+  echo "$base"
+  exit 0
 fi
 
 scripts/wheelhouse.sh build/wheelhouse
