@@ -129,10 +129,10 @@ class LiveHub:
         if row is None:
             return
         now_ms = int(time.time() * 1000)
-        await self.store.execute(_INSERT_EVENT(created_ms=now_ms, **row))
+        await self.store.execute_later(_INSERT_EVENT(created_ms=now_ms, **row))
         if time.monotonic() - self._last_prune >= PRUNE_EVERY:
             self._last_prune = time.monotonic()
-            await self.store.execute(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))
+            await self.store.execute_later(live.delete().where(live.c.created_ms < now_ms - KEEP_MS))
 
     async def _row_for(self, event: Event) -> dict[str, Any] | None:
         """The live row for ``event`` (type, memo name, parent, private owner), or ``None``.

@@ -141,6 +141,19 @@ class Store:
         finally:
             _observe_sql(perf_counter() - start)
 
+    async def execute_later(self, query: Any) -> None:
+        """Execute a write whose result the caller does not need, inside :meth:`transaction`, as
+        soon as the driver can batch it: on SQLite it runs with the transaction's next statement or
+        its COMMIT, in one trip to the connection's thread (a memo write's index and live rows go
+        with its COMMIT); other drivers run it at once. Statements still run in the order issued,
+        and a failure still rolls the transaction back, surfacing at that next statement."""
+        later = getattr(self.db.connection()._connection, "execute_later", None)
+        if later is None:
+            await self.execute(query)
+            return
+        self._count()
+        await later(query)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """A write transaction. Nested calls join the outer one (as a savepoint)."""

@@ -191,7 +191,7 @@ async def index_memos(store, ids: Sequence[int]) -> None:
     if templates is None:
         templates = _INDEX_TEMPLATES[store.dialect] = [Template(s) for s in _index_statements(store.dialect)]
     for template in templates:
-        await store.execute(template(ids=list(ids)))
+        await store.execute_later(template(ids=list(ids)))  # with the COMMIT, on SQLite
 
 
 async def unindex_memos(store, ids: Sequence[int]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 import time
 import typing
+import uuid
 
 import aiosqlite
 from databases.backends import sqlite as base
@@ -141,31 +142,86 @@ class PooledSQLitePool(base.SQLitePool):
 
 class ImmediateTransaction(base.SQLiteTransaction):
     """Root transactions begin with ``BEGIN IMMEDIATE``, so a writer waits for the lock (busy
-    timeout) instead of failing. BEGIN, COMMIT and ROLLBACK each take one trip to the connection's
-    thread (the base class takes two: execute, then close the cursor)."""
+    timeout) instead of failing; the BEGIN travels to the connection's thread with the
+    transaction's first statement, and statements queued with ``execute_later`` travel with the
+    next one or with the COMMIT (see :class:`PooledSQLiteConnection`)."""
+
+    _connection: PooledSQLiteConnection
 
     async def start(self, is_root: bool, extra_options: dict[typing.Any, typing.Any]) -> None:
-        if not is_root:
-            await super().start(is_root, extra_options)
+        self._is_root = is_root
+        if is_root:
+            self._connection._begin = True
+            self._connection._in_transaction = True
             return
-        self._is_root = True
-        await self._connection._run(_statement, "BEGIN IMMEDIATE")
+        self._savepoint_name = f"MEMOS_SAVEPOINT_{uuid.uuid4().hex}"
+        await self._connection._run(_statement, f"SAVEPOINT {self._savepoint_name}")
 
     async def commit(self) -> None:
         if not self._is_root:
-            await super().commit()
+            await self._connection._run(_statement, f"RELEASE SAVEPOINT {self._savepoint_name}")
             return
-        await self._connection._run(_statement, "COMMIT")
+        conn = self._connection
+        begin, later = conn._begin, conn._later or []
+        conn._in_transaction, conn._begin, conn._later = False, False, None
+        if begin and not later:  # nothing ran: there is nothing to commit
+            return
+        assert conn._connection is not None, "Connection is not acquired"
+        await conn._connection._execute(_commit, conn._connection._conn, begin, later)
 
     async def rollback(self) -> None:
         if not self._is_root:
-            await super().rollback()
+            await self._connection._run(_statement, f"ROLLBACK TO SAVEPOINT {self._savepoint_name}")
             return
-        await self._connection._run(_statement, "ROLLBACK")
+        conn = self._connection
+        conn._in_transaction, conn._later = False, None
+        if conn._begin:  # the BEGIN never ran
+            conn._begin = False
+            return
+        await conn._run(_rollback)
 
 
 def _statement(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql).close()
+
+
+def _commit(conn: sqlite3.Connection, begin: bool, later: list[tuple[str, list]]) -> None:
+    """On the connection's thread: what is pending, then COMMIT; if any of it fails the
+    transaction is rolled back here, so a connection the caller still holds is not left in it."""
+    try:
+        if begin:
+            conn.execute("BEGIN IMMEDIATE").close()
+        for sql, values in later:
+            conn.execute(sql, values).close()
+        conn.execute("COMMIT").close()
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK").close()
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # a failed COMMIT may already have ended it
+        conn.execute("ROLLBACK").close()
+
+
+def _after_prelude(
+    conn: sqlite3.Connection,
+    begin: bool,
+    later: list[tuple[str, list]],
+    fn: typing.Callable[..., typing.Any],
+    args: tuple,
+) -> typing.Any:
+    """On the connection's thread: the pending BEGIN and queued statements, then the statement due."""
+    if begin:
+        conn.execute("BEGIN IMMEDIATE").close()
+    for sql, values in later:
+        conn.execute(sql, values).close()
+    return fn(conn, *args)
+
+
+def _nothing(raw: sqlite3.Connection) -> None:
+    return None
 
 
 def _query(raw: sqlite3.Connection, sql: str, args: list, one: bool) -> tuple[typing.Any, typing.Any]:
@@ -195,13 +251,39 @@ class PooledSQLiteConnection(base.SQLiteConnection):
     """
 
     statement_cache: StatementCache | None = None
+    _begin = False  # a root transaction started: BEGIN IMMEDIATE goes with the next statement
+    _in_transaction = False
+    _later: list[tuple[str, list]] | None = None  # queued by execute_later, run before the next statement
 
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
 
     async def _run(self, fn: typing.Callable[..., typing.Any], *args: typing.Any) -> typing.Any:
         assert self._connection is not None, "Connection is not acquired"
+        if self._begin or self._later:
+            begin, later = self._begin, self._later or []
+            self._begin, self._later = False, None
+            return await self._connection._execute(_after_prelude, self._connection._conn, begin, later, fn, args)
         return await self._connection._execute(fn, self._connection._conn, *args)
+
+    async def execute_later(self, query: ClauseElement) -> None:
+        """Run a write whose result nobody needs together with the transaction's next statement or
+        its COMMIT: one trip to the connection's thread for several statements, and a shorter hold
+        on SQLite's write lock. Outside a transaction it runs at once. A failure surfaces at that
+        next statement or COMMIT, inside the same transaction, which then rolls back."""
+        if not self._in_transaction:
+            await self.execute(query)
+            return
+        sql, args, _result_columns, _context = self._compile(query)
+        if self._later is None:
+            self._later = []
+        self._later.append((sql, args))
+
+    async def iterate(self, query: ClauseElement) -> typing.AsyncGenerator[typing.Any, None]:
+        if self._begin or self._later:
+            await self._run(_nothing)  # what is pending runs first, in order
+        async for record in super().iterate(query):
+            yield record
 
     def _records(self, rows: list, description: typing.Any, result_columns: typing.Any, context: typing.Any) -> list:
         # A statement compiled once (cached, or a template) has the same columns on every run: its
