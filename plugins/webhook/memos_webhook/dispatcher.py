@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 
 import aiohttp
 
@@ -19,6 +20,7 @@ WORKERS = 4
 TIMEOUT = 30.0  # seconds, the whole request
 MAX_RESPONSE = 1 << 20  # bytes of the answer read to judge it
 SHUTDOWN_GRACE = 5.0  # seconds shutdown waits for queued deliveries before dropping them
+DROP_LOG_EVERY = 10.0  # seconds between two "queue full" log lines of one dispatcher
 
 
 class DeliveryFailed(Exception):
@@ -69,6 +71,8 @@ class Dispatcher:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self._drops_logged_at: float | None = None  # monotonic time of the last "queue full" line
+        self._drops_unlogged = 0
 
     async def start(self) -> None:
         self._session = netguard.guarded_session(allow_private=self.allow_private, timeout=self.timeout)
@@ -95,7 +99,15 @@ class Dispatcher:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("webhook queue full: dropped %s to %s", delivery.activity_type, delivery.url)
+            # A target that stalls fills the queue and then every event drops: one line per
+            # DROP_LOG_EVERY seconds with the count says so without flooding the log.
+            now = time.monotonic()
+            if self._drops_logged_at is not None and now - self._drops_logged_at < DROP_LOG_EVERY:
+                self._drops_unlogged += 1
+                return False
+            since = f" ({self._drops_unlogged} more dropped since the last report)" if self._drops_unlogged else ""
+            log.warning("webhook queue full: dropped %s to %s%s", delivery.activity_type, delivery.url, since)
+            self._drops_logged_at, self._drops_unlogged = now, 0
             return False
         return True
 

@@ -9,6 +9,7 @@ import logging
 import pytest
 from aiohttp import web
 from memos_webhook import Delivery, DeliveryFailed, Dispatcher, judge, payload
+from memos_webhook import dispatcher as dispatcher_module
 
 API_MEMO = {
     "name": "memos/abc",
@@ -154,7 +155,7 @@ def test_failed_answers(status, raw):
         judge(status, raw)
 
 
-async def test_full_queue_drops(aiohttp_server, caplog):
+async def test_full_queue_drops(aiohttp_server, caplog, monkeypatch):
     caplog.set_level(logging.WARNING, logger="memos_webhook")
     release = asyncio.Event()
     seen: list[bytes] = []
@@ -173,15 +174,22 @@ async def test_full_queue_drops(aiohttp_server, caplog):
     assert not dispatcher.submit(Delivery(url, "memos.memo.created", b"{}"))  # not started: nothing queued
     await dispatcher.start()
     try:
-        results = [dispatcher.submit(Delivery(url, "memos.memo.created", f'{{"n":{i}}}'.encode())) for i in range(3)]
-        assert results == [True, True, False]
-        assert dispatcher.dropped == 1
-        assert "webhook queue full" in caplog.text
-        await asyncio.sleep(0.05)
+        results = [dispatcher.submit(Delivery(url, "memos.memo.created", f'{{"n":{i}}}'.encode())) for i in range(5)]
+        assert results == [True, True, False, False, False]
+        assert dispatcher.dropped == 3
+        # A stalled target drops every event: the first drop is logged, the next ones are counted
+        # into the following report instead of a line each.
+        assert caplog.text.count("webhook queue full") == 1
+        monkeypatch.setattr(dispatcher_module, "DROP_LOG_EVERY", 0.05)
+        await asyncio.sleep(0.06)  # the worker holds n0 at the stalled target: one slot is free again
+        assert dispatcher.submit(Delivery(url, "memos.memo.created", b'{"n":9}'))
+        assert not dispatcher.submit(Delivery(url, "memos.memo.created", b"{}"))
+        assert caplog.text.count("webhook queue full") == 2
+        assert "(2 more dropped since the last report)" in caplog.text
         release.set()
         await dispatcher.drain()
-        assert seen == [b'{"n":0}', b'{"n":1}']
-        assert (dispatcher.delivered, dispatcher.failed) == (2, 0)
+        assert seen == [b'{"n":0}', b'{"n":1}', b'{"n":9}']
+        assert (dispatcher.delivered, dispatcher.failed, dispatcher.dropped) == (3, 0, 4)
     finally:
         await dispatcher.close()
 
