@@ -48,12 +48,17 @@ async def test_a_write_on_another_instance_is_seen_by_the_next_request(
     alice = await memos_users("alice")
     token = await pat(memos_client, alice)
     await memos_client.post("/api/v1/memos", json={"content": "first"}, headers=alice.headers)
-    for _ in range(3):  # the first use of a token records it (a write): the third is served again
-        assert await listed(memos_client, token) == (200, ["first"])
     cache = cache_of(memos_client)
+    assert cache is not None
+    # The first use of a token records it (a write), and background work woken by the create (the
+    # mail outbox, say) may commit once more: within a few requests the answer is served again.
     # PostgreSQL's mark is the server's snapshot: other tests' databases on the same server move
     # it all the time, so only SQLite is sure to serve a kept answer here (the benchmark shows both).
-    assert cache is not None and (cache.hits >= 1 or memos_driver != "sqlite")
+    for _ in range(10):
+        assert await listed(memos_client, token) == (200, ["first"])
+        if cache.hits:
+            break
+    assert cache.hits >= 1 or memos_driver != "sqlite"
 
     r = await other.post("/api/v1/memos", json={"content": "second"}, headers=alice.headers)
     assert r.status == 200
