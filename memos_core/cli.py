@@ -342,11 +342,13 @@ def _serve(config: Config, worker: Worker | None = None) -> int:
         elif config.unix_sock:
             run(app, lambda runner: [web.UnixSite(runner, config.unix_sock)], access_log_class=AccessLogger)
         else:
-            print(f"memos-py {__version__} serving on http://{config.addr or 'localhost'}:{config.port}", flush=True)
-            # No host binds every interface, IPv4 and IPv6, as aiohttp's run_app does.
+            where = f"http://{config.addr or 'localhost'}:{config.port}"
+            # No host binds every interface, IPv4 and IPv6, as aiohttp's run_app does. The line is
+            # printed once the server accepts connections, not before the database is reached.
             run(
                 app,
                 lambda runner: [web.TCPSite(runner, config.addr or None, config.port)],
+                ready=lambda: print(f"memos-py {__version__} serving on {where}", flush=True),
                 access_log_class=AccessLogger,
             )
     except (PluginError, SchemaError, ValueError, OSError) as e:
