@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from fixtures.memory_storage import MemoryBackend, MemoryStorage
 
 from memos_core import (
     CONTEXT,
     ApiError,
     Code,
-    Download,
     Principal,
-    StoredObject,
     hookimpl,
     hookspecs,
     tables,
@@ -638,34 +637,6 @@ async def test_memos_compile_filter_plugin_filters_attachments(memos_client, mem
 
 
 # -- memos_register_storage ------------------------------------------------------------------------------------
-
-
-class MemoryBackend:
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.deleted: list[str] = []
-
-    async def save(self, ctx, *, uid, filename, content_type, chunks, setting) -> StoredObject:
-        data = b"".join([chunk async for chunk in chunks])
-        self.blobs[uid] = data
-        return StoredObject(storage_type="MEMORY", reference=f"memory://{uid}", size=len(data))
-
-    async def open(self, ctx, row) -> Download:
-        data = self.blobs[row["uid"]]
-        return Download(size=len(data), data=data)
-
-    async def delete(self, ctx, row) -> None:
-        self.deleted.append(row["uid"])
-        self.blobs.pop(row["uid"], None)
-
-
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.backend = MemoryBackend()
-
-    @hookimpl
-    def memos_register_storage(self, register) -> None:
-        register("MEMORY", self.backend)
 
 
 @with_plugins(MemoryStorage)

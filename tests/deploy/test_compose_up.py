@@ -19,8 +19,6 @@ import os
 import secrets
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,17 +135,7 @@ class Compose:
 
 
 def call(base: str, method: str, path: str, body: Any = None, token: str = "") -> procs.Response:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return procs.Response(r.status, r.read())
-    except urllib.error.HTTPError as e:
-        return procs.Response(e.code, e.read())
+    return procs.request(base, method, path, body, token=token)
 
 
 def sign_in(base: str) -> str:

@@ -9,38 +9,11 @@ import dataclasses
 import time
 
 import pytest
+from fixtures.memory_storage import MemoryStorage
 from memos_scheduler import SCHEDULER
 from memos_scheduler.scheduler import job_run
 
-from memos_core import CONTEXT, Download, StoredObject, hookimpl, tables
-
-
-class MemoryBackend:
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.deleted: list[str] = []
-
-    async def save(self, ctx, *, uid, filename, content_type, chunks, setting) -> StoredObject:
-        data = b"".join([chunk async for chunk in chunks])
-        self.blobs[uid] = data
-        return StoredObject(storage_type="MEMORY", reference=f"memory://{uid}", size=len(data))
-
-    async def open(self, ctx, row) -> Download:
-        data = self.blobs[row["uid"]]
-        return Download(size=len(data), data=data)
-
-    async def delete(self, ctx, row) -> None:
-        self.deleted.append(row["uid"])
-        self.blobs.pop(row["uid"], None)
-
-
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.backend = MemoryBackend()
-
-    @hookimpl
-    def memos_register_storage(self, register) -> None:
-        register("MEMORY", self.backend)
+from memos_core import CONTEXT, tables
 
 
 @pytest.fixture
