@@ -478,15 +478,22 @@ async def delete_memo(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     return DELETED
 
 
+#: ``search_memos``' name for ListMemos' ranked full-text search (``searchMode=text`` there): the
+#: tool's "text" kept upstream's meaning, the query as written anywhere in the content.
+WORDS = "words"
+
+
 def _search_modes(ctx: Context) -> dict[str, Any]:
-    """``mode``: the instance's search modes (plugins add some, such as meaning-based search)."""
-    labels = ctx.search_modes.labels()
-    described = "; ".join(f"{name}: {label}" for name, label in labels.items())
+    """``mode``: substring, ranked words, and the instance's other search modes (plugins add some,
+    such as meaning-based search)."""
+    ranked = {WORDS: "words, ranked by relevance", **ctx.search_modes.labels()}
+    ranked.pop(search_modes.TEXT)
+    described = "; ".join(f"{name}: {label}" for name, label in ranked.items())
     return {
         "mode": _string(
-            'How to match: "text" (the default) finds memos containing the query as written; other modes '
-            f"rank memos by relevance, best first ({described})",
-            enum=ctx.search_modes.names(),
+            'How to match: "text" (the default) finds memos containing the query as written, newest first; '
+            f"the other modes rank memos by relevance, best first ({described})",
+            enum=[search_modes.TEXT, *ranked],
         )
     }
 
@@ -506,8 +513,11 @@ async def search_memos(call: Call, args: dict[str, Any]) -> list[dict[str, Any]]
     mode = _arg_str(args, "mode") or search_modes.TEXT
     if mode != search_modes.TEXT:
         # A ranked search (ListMemos' ``search`` in that mode): same access rules, best first.
-        if call.ctx.search_modes.get(mode) is None:
-            raise ToolFailure("mode must be one of: " + ", ".join(call.ctx.search_modes.names()))
+        if mode == WORDS:
+            mode = search_modes.TEXT
+        elif call.ctx.search_modes.get(mode) is None:
+            names = [search_modes.TEXT, WORDS, *call.ctx.search_modes.names()[1:]]
+            raise ToolFailure("mode must be one of: " + ", ".join(names))
         found = await memo_service.list_memos(
             call.ctx, call.viewer, page_size=SEARCH_LIMIT, state="NORMAL", search=query, search_mode=mode
         )

@@ -380,6 +380,23 @@ async def test_visibility_anonymous_sees_only_public(mcp, memos_client, people):
     assert await bob.call("search_memos", query='say "one" \\ 100% ü') == []  # quoted into the filter
 
 
+async def test_search_memos_matches_text_as_written_or_words_ranked(mcp, memos_client, people):
+    a = people["alice"]
+    once = await memo(memos_client, a, "a long note that mentions tomatoes once among many other words")
+    often = await memo(memos_client, a, "tomatoes, tomatoes and more tomatoes")
+    await memo(memos_client, a, "nothing to see here")
+    alice = await mcp("alice")
+    # "text" (the default) is upstream's substring match, newest first: part of a word matches.
+    assert [m["name"] for m in await alice.call("search_memos", query="omatoe")] == [often, once]
+    # "words" is ListMemos' ranked full-text search: whole words, the most relevant first.
+    assert [m["name"] for m in await alice.call("search_memos", query="tomatoes", mode="words")] == [often, once]
+    assert await alice.call("search_memos", query="omatoe", mode="words") == []
+    assert "words" in await alice.fails("search_memos", query="x", mode="nonsense")
+    tools = (await alice.result("tools/list", {}))["tools"]
+    mode = next(t for t in tools if t["name"] == "search_memos")["inputSchema"]["properties"]["mode"]
+    assert mode["enum"][:2] == ["text", "words"]
+
+
 async def test_list_memos_paging_state_order_and_filter(mcp, memos_client, people):
     a = people["alice"]
     names = [

@@ -440,8 +440,8 @@ async def test_mcp_search_memos_takes_a_mode(memos_client, memos_users):
     # The default stays the substring match clients had: "the garden" is in no memo.
     assert await session.search(query="what did I say about the garden") == []
     assert await session.search(query="what did I say about the garden", mode="text") == []
-    assert "mode must be one of: text, hybrid, semantic" in await session.search(query="garden", mode="meaning")
+    assert "mode must be one of: text, words, hybrid, semantic" in await session.search(query="garden", mode="meaning")
 
     (tool,) = [t for t in (await session.result("tools/list"))["tools"] if t["name"] == "search_memos"]
     mode = tool["inputSchema"]["properties"]["mode"]
-    assert mode["enum"] == ["text", "hybrid", "semantic"] and "Meaning" in mode["description"]
+    assert mode["enum"] == ["text", "words", "hybrid", "semantic"] and "Meaning" in mode["description"]
