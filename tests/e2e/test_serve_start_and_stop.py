@@ -32,7 +32,8 @@ FAILING = textwrap.dedent(
 # transaction: the SIGTERM lands while that BEGIN waits for the lock, half-way through start-up.
 INTERRUPTED = textwrap.dedent(
     """
-    import os, signal, sqlite3, threading
+    import asyncio, os, signal, sqlite3, threading
+    import sqlalchemy as sa
     from memos_core import CONTEXT, hookimpl
 
     @hookimpl
@@ -40,15 +41,19 @@ INTERRUPTED = textwrap.dedent(
         async def held(app):
             ctx = app[CONTEXT]
             blocker = sqlite3.connect(
-                os.path.join(ctx.config.data, "memos_prod.db"), isolation_level=None, check_same_thread=False
+                os.path.join(ctx.config.data, "memos_prod.db"),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
             )
-            blocker.execute("BEGIN IMMEDIATE")
+            # Off the event loop: a background writer started before this plugin must be able to finish.
+            await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
             threading.Timer(1.0, blocker.rollback).start()
             with open(os.environ["MEMOS_TEST_MARK"], "w") as f:
                 f.write("signalled during start-up")
             os.kill(os.getpid(), signal.SIGTERM)
             async with ctx.store.transaction():
-                pass
+                await ctx.store.fetch_val(sa.text("SELECT 1"))  # its BEGIN waits for the lock
             yield
         return held
     """
@@ -76,6 +81,7 @@ def test_a_plugin_that_cannot_start_ends_the_server_with_its_error(tmp_path):
 
 def test_a_sigterm_during_start_up_ends_the_server_cleanly(tmp_path):
     run = _serve(_env(tmp_path, INTERRUPTED))
+    assert (tmp_path / "mark").exists(), run.stdout + run.stderr
     assert (tmp_path / "mark").read_text() == "signalled during start-up"
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
