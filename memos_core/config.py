@@ -151,8 +151,12 @@ class Config:
             "trusted_proxies": parse_trusted_proxies(get("TRUSTED_PROXIES")),
             "workers": _whole_number("MEMOS_WORKERS", get("WORKERS", "1") or "1"),
             "skip_backup": flag("SKIP_BACKUP"),
-            "response_cache_mb": _megabytes("MEMOS_RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "16") or "16"),
-            "db_connect_timeout": _seconds("MEMOS_DB_CONNECT_TIMEOUT", get("DB_CONNECT_TIMEOUT", "30") or "30"),
+            "response_cache_mb": _amount(
+                "MEMOS_RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "16") or "16", "megabytes"
+            ),
+            "db_connect_timeout": _amount(
+                "MEMOS_DB_CONNECT_TIMEOUT", get("DB_CONNECT_TIMEOUT", "30") or "30", "seconds"
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["mode"] not in ("prod", "demo", "dev"):
@@ -160,21 +164,12 @@ class Config:
         return cls(**values)
 
 
-def _megabytes(name: str, raw: str) -> float:
+def _amount(name: str, raw: str, unit: str) -> float:
+    """A finite number of ``unit`` (megabytes, seconds), 0 or more, or a ValueError naming the variable."""
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}: expected a number of megabytes, not {raw!r}") from None
+        raise ValueError(f"{name}: expected a number of {unit}, not {raw!r}") from None
     if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name}: expected 0 or more megabytes, not {raw!r}")
-    return value
-
-
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected a number of seconds, not {raw!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name}: expected 0 or more seconds, not {raw!r}")
+        raise ValueError(f"{name}: expected 0 or more {unit}, not {raw!r}")
     return value
