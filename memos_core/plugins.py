@@ -283,6 +283,18 @@ def _check_hookspec_version(plugin: Any, name: str, dist: str, version: str) -> 
         )
 
 
+def refuse_awaitable(result: Any, plugin_name: str, hook_name: str) -> None:
+    """Raise :class:`PluginError` if a hook that runs while the application is built answered with
+    an awaitable (closed first, so no "never awaited" warning follows)."""
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        raise PluginError(
+            f"plugin {plugin_name!r} returned an awaitable from {hook_name}, which must answer "
+            "synchronously (it runs while the application is built)"
+        )
+
+
 def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[Any]:
     """Call a start-up hook whose implementations must answer synchronously, in pluggy's order.
 
@@ -296,13 +308,7 @@ def call_sync(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[A
         logging.getLogger("memos.plugins.trace").info("hook %s -> %s", hook_name, [i.plugin_name for i in impls])
     for impl in impls:
         result = impl.function(**{name: kwargs[name] for name in impl.argnames})
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise PluginError(
-                f"plugin {impl.plugin_name!r} returned an awaitable from {hook_name}, which must answer "
-                "synchronously (it runs while the application is built)"
-            )
+        refuse_awaitable(result, impl.plugin_name, hook_name)
         if result is not None:
             results.append(result)
     return results

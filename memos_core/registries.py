@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .plugins import CORE_DISTRIBUTION, PluginError
+from .plugins import CORE_DISTRIBUTION, PluginError, refuse_awaitable
 
 if TYPE_CHECKING:
     from .plugins import Plugins
@@ -191,13 +191,7 @@ class _Collector:
                 result = self.call(impl, register)
             finally:
                 close()
-            if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} returned an awaitable from {self.kind.hook}, which must answer "
-                    "synchronously (it runs while the application is built)"
-                )
+            refuse_awaitable(result, impl.plugin_name, self.kind.hook)
         return Registry(self.kind, self.entries)
 
     async def collect(self) -> Registry:
