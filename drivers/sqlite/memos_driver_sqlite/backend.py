@@ -189,10 +189,7 @@ def _commit(conn: sqlite3.Connection, begin: bool, later: list[tuple[str, list]]
     """On the connection's thread: what is pending, then COMMIT; if any of it fails the
     transaction is rolled back here, so a connection the caller still holds is not left in it."""
     try:
-        if begin:
-            conn.execute("BEGIN IMMEDIATE").close()
-        for sql, values in later:
-            conn.execute(sql, values).close()
+        _prelude(conn, begin, later)
         conn.execute("COMMIT").close()
     except BaseException:
         if conn.in_transaction:
@@ -213,11 +210,15 @@ def _after_prelude(
     args: tuple,
 ) -> typing.Any:
     """On the connection's thread: the pending BEGIN and queued statements, then the statement due."""
+    _prelude(conn, begin, later)
+    return fn(conn, *args)
+
+
+def _prelude(conn: sqlite3.Connection, begin: bool, later: list[tuple[str, list]]) -> None:
     if begin:
         conn.execute("BEGIN IMMEDIATE").close()
     for sql, values in later:
         conn.execute(sql, values).close()
-    return fn(conn, *args)
 
 
 def _nothing(raw: sqlite3.Connection) -> None:
