@@ -101,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--output", "-o", required=True, help="the file to write (must not exist)")
     export.add_argument("--format", choices=["zip", "json"], default="zip", help="zip (default) or json")
     import_ = sub.add_parser(
-        "import", help="import a memos-py export, Markdown files (zip or folder) or a Keep Takeout zip"
+        "import",
+        help="import a memos-py export, Markdown files (zip or folder), a Keep Takeout zip or another Memos server",
+        description="Import a file or folder, or with --from-server the memos another Memos server (v0.22 or "
+        "later) holds for an access token, read from MEMOS_IMPORT_TOKEN or --token-file (never the command "
+        "line, where other users of the machine could read it).",
     )
-    import_.add_argument("path", help="the file or folder to import; its format is recognised from its content")
+    import_.add_argument(
+        "path", nargs="?", help="the file or folder to import; its format is recognised from its content"
+    )
+    import_.add_argument("--from-server", metavar="URL", help="another Memos server's address, http(s)://...")
+    import_.add_argument("--token-file", help="a file holding the access token for --from-server")
     import_.add_argument("--user", required=True, help="the account to import into")
     reindex = sub.add_parser("reindex", help="rebuild the full-text search index from the memos (the server may run)")
     for p in (export, import_, reindex):
@@ -276,19 +284,45 @@ def _export_or_import(args: argparse.Namespace) -> int:
     import asyncio
 
     from .plugins import PluginError
-    from .portability.cli import run_export, run_import
+    from .portability.cli import run_export, run_import, run_import_server
     from .store import SchemaError
 
     try:
         config = Config.from_env(data=args.data, driver=args.driver, dsn=args.dsn, mode=args.mode)
         if args.command == "export":
             print(asyncio.run(run_export(config, args.user, args.output, args.format)))
-        else:
+        elif args.from_server:
+            if args.path:
+                raise ValueError("give a file or folder, or --from-server, not both")
+            token = _import_token(args.token_file)
+            print(asyncio.run(run_import_server(config, args.user, args.from_server, token)))
+        elif args.path:
             print(asyncio.run(run_import(config, args.user, args.path)))
+        else:
+            raise ValueError("give the file or folder to import, or --from-server URL")
     except (PluginError, SchemaError, ValueError, OSError) as e:
         print(f"memos: {args.command} failed: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _import_token(token_file: str | None) -> str:
+    """The access token for ``memos import --from-server``: ``--token-file``, else
+    ``MEMOS_IMPORT_TOKEN``, else asked for on a terminal."""
+    import os
+    from pathlib import Path
+
+    if token_file:
+        token = Path(token_file).read_text().strip()
+    else:
+        token = os.environ.get("MEMOS_IMPORT_TOKEN", "").strip()
+        if not token and sys.stdin.isatty():
+            import getpass
+
+            token = getpass.getpass("access token of the account on the other server: ").strip()
+    if not token:
+        raise ValueError("no access token: set MEMOS_IMPORT_TOKEN or give --token-file")
+    return token
 
 
 def _reindex(args: argparse.Namespace) -> int:

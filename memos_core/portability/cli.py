@@ -65,6 +65,26 @@ async def run_import(config: Config, username: str, source: str) -> str:
             report = await service.import_path(ctx, viewer, path)
         except ApiError as e:
             raise ValueError(e.message) from None
+    return _summary(report)
+
+
+async def run_import_server(config: Config, username: str, url: str, token: str) -> str:
+    """Import the memos another Memos server holds for ``token`` into ``username``'s account.
+
+    Whoever runs the command holds the database already, so the server may be on a private or
+    loopback address, as for an admin through the API."""
+    async with _opened(config) as ctx:
+        viewer = await _principal(ctx, username)
+        try:
+            report = await service.import_remote(
+                ctx, viewer, {"source": "memos", "url": url, "token": token}, allow_private=True
+            )
+        except ApiError as e:
+            raise ValueError(e.message) from None
+    return _summary(report)
+
+
+def _summary(report: dict) -> str:
     return (
         f"imported {report['imported']} memos ({report['attachments']} attachment files) from a "
         f"{report['source']} source; {report['skipped']} imported before were skipped"

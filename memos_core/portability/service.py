@@ -76,8 +76,13 @@ async def import_path(ctx: Context, viewer: Principal, path: Path) -> dict[str, 
     return {"source": kind, **report.to_json()}
 
 
-async def import_remote(ctx: Context, viewer: Principal, body: dict[str, Any]) -> dict[str, Any]:
-    """Import the memos another Memos server holds for ``token`` (``{"source": "memos", "url", "token"}``)."""
+async def import_remote(
+    ctx: Context, viewer: Principal, body: dict[str, Any], *, allow_private: bool | None = None
+) -> dict[str, Any]:
+    """Import the memos another Memos server holds for ``token`` (``{"source": "memos", "url", "token"}``).
+
+    ``allow_private`` (default: whether ``viewer`` is an admin) lets the server be on a private or
+    loopback address."""
     if body.get("source") != "memos":
         raise invalid('invalid source: expected "memos" (or upload a file as multipart field "file")')
     url, token = body.get("url"), body.get("token")
@@ -89,7 +94,8 @@ async def import_remote(ctx: Context, viewer: Principal, body: dict[str, Any]) -
         read = _reader("remote", "read")
         # An admin may import from a server on the local network (self-hosters' usual case);
         # anyone else only from public addresses, so the import cannot probe the server's network.
-        drafts = await read(url, token, allow_private=viewer.is_admin)
+        private = viewer.is_admin if allow_private is None else allow_private
+        drafts = await read(url, token, allow_private=private)
         report: ImportReport = await import_drafts(ctx, viewer, "memos", drafts)
     except ImportRefused as e:
         raise invalid(f"import refused: {e}") from None

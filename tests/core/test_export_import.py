@@ -450,6 +450,68 @@ def test_cli_export_and_import(tmp_path: Path, memos_config, monkeypatch):
     assert m["content"] == "from the cli #cli" and m["creator"] == "users/carol"
 
 
+def test_cli_imports_from_another_memos_server(tmp_path: Path, memos_config, monkeypatch):
+    """``memos import --from-server URL`` with the token from ``MEMOS_IMPORT_TOKEN`` or
+    ``--token-file``: the other server's memos (there a running ``memos serve`` on SQLite) arrive
+    once; a wrong token or a missing one is an error that writes nothing."""
+    from fixtures import processes as procs
+
+    from memos_core import cli
+
+    remote_env = procs.memos_env(tmp_path, MEMOS_DRIVER="sqlite", MEMOS_DATA=str(tmp_path / "remote"))
+    with procs.serve(tmp_path, remote_env) as remote:
+        assert remote.request("POST", "/api/v1/users", {"username": "ann", "password": "pw-ann"}).status == 200
+        r = remote.request(
+            "POST", "/api/v1/auth/signin", {"passwordCredentials": {"username": "ann", "password": "pw-ann"}}
+        )
+        ann = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+        for content in ("kept elsewhere #away", "second note"):
+            assert remote.request("POST", "/api/v1/memos", {"content": content}, ann).status == 200
+        r = remote.request("POST", "/api/v1/users/ann/personalAccessTokens", {"description": "move"}, ann)
+        pat = r.json()["token"]
+
+        base = ["--driver", memos_config.driver, "--data", str(memos_config.data)]
+        if memos_config.dsn:
+            base += ["--dsn", memos_config.dsn]
+        app = create_app(memos_config)
+
+        async def seed_and_list(seed: bool) -> list[str]:
+            ctx = app[CONTEXT]
+            await ctx.store.connect()
+            try:
+                await ctx.store.migrate()
+                async with ctx.store.connection():
+                    if seed:
+                        now = int(time.time())
+                        await users_store.create_user(
+                            ctx.store, username="carol", role="USER", row_status="NORMAL", email="",
+                            nickname="carol", password_hash="x", avatar_url="", description="",
+                            created_ts=now, updated_ts=now,
+                        )  # fmt: skip
+                    rows = await ctx.store.fetch_all(sa.select(tables.memo.c.content))
+                    return sorted(row[0] for row in rows)
+            finally:
+                await ctx.store.disconnect()
+
+        import asyncio
+
+        assert asyncio.run(seed_and_list(True)) == []
+        args = ["import", "--from-server", remote.base, "--user", "carol", *base]
+        monkeypatch.delenv("MEMOS_IMPORT_TOKEN", raising=False)
+        assert cli.main(args) == 1  # no token anywhere (stdin is not a terminal under pytest)
+        monkeypatch.setenv("MEMOS_IMPORT_TOKEN", "not-a-token")
+        assert cli.main(args) == 1
+        assert asyncio.run(seed_and_list(False)) == []
+        monkeypatch.setenv("MEMOS_IMPORT_TOKEN", pat)
+        assert cli.main(args) == 0
+        token_file = tmp_path / "token"
+        token_file.write_text(pat + "\n")
+        monkeypatch.delenv("MEMOS_IMPORT_TOKEN")
+        assert cli.main([*args, "--token-file", str(token_file)]) == 0  # again: nothing twice
+        assert asyncio.run(seed_and_list(False)) == ["kept elsewhere #away", "second note"]
+        assert cli.main([*args, str(token_file)]) == 1  # a path and --from-server: refused
+
+
 async def test_an_admin_moves_notes_from_another_memos_server_through_the_api(
     memos_client, memos_users, memos_new_config, memos_driver, aiohttp_client
 ):
