@@ -2,9 +2,11 @@
 
 The download links stream the same export as ``GET /api/v1/export`` (the zip of Markdown files and
 attachments, or ``memos.json``); the upload form imports a file through the same service as
-``POST /api/v1/import`` (a memos-py export, a Markdown zip or a Google Keep Takeout zip) and comes
-back to the section saying how many memos arrived. An import is all or nothing: a refused file
-changes nothing, and the section shows why.
+``POST /api/v1/import`` (a memos-py export, a Markdown zip or a Google Keep Takeout zip), and a second
+form reads another Memos server's memos over its API with an address and an access token. Both come
+back to the section saying how many memos arrived. An import is all or nothing: a refused file or
+server changes nothing, and the section shows why beside the form that was sent. The access token is
+used for that one request: it is never stored, written to a log, or drawn into a page again.
 """
 
 from __future__ import annotations
@@ -68,5 +70,30 @@ async def upload_import(request: web.Request) -> web.StreamResponse:
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
+    raise _imported(report)
+
+
+@routes.post("/web/setting/data/import-server", name="web.setting.data.server")
+async def server_import(request: web.Request) -> web.StreamResponse:
+    """Another Memos server's memos, as ``POST /api/v1/import`` with ``source: memos`` reads them
+    (an admin may name a server on the local network, anyone else only public addresses)."""
+    viewer = signed_in(request)
+    require_section(request, "data")
+    form = await request.post()
+    url, token = (v.strip() if isinstance(v := form.get(k), str) else "" for k in ("url", "token"))
+    typed = {"form": "server", "url": url}  # the token is left out: it is never drawn again
+    if not url or not token:
+        message = gettext("Enter the other server's address and an access token.")
+        return await form_error(request, "data", message, typed)
+    body = {"source": "memos", "url": url, "token": token}
+    try:
+        report = await service.import_remote(context_of(request), viewer, body)
+    except ApiError as e:
+        return await form_error(request, "data", e, typed)
+    raise _imported(report)
+
+
+def _imported(report: dict[str, Any]) -> web.HTTPSeeOther:
+    """Back to the section, which tells the counts."""
     imported, skipped = int(report.get("imported", 0)), int(report.get("skipped", 0))
-    raise web.HTTPSeeOther(f"/setting?saved=data&imported={imported}&skipped={skipped}#data")
+    return web.HTTPSeeOther(f"/setting?saved=data&imported={imported}&skipped={skipped}#data")
