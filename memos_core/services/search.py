@@ -158,26 +158,32 @@ WINDOW_MAX = 20_000
 
 async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any], count: int, offset: int) -> list[Any]:
     """Rows ``offset .. offset + count`` of the ranking of eligible matches, exactly as
-    :func:`statement` ranks them, looking up as few memo rows as it can.
+    :func:`statement` orders them, looking up as few memo rows as it can.
 
-    The index ranks its matches alone (:func:`memos_core.store.search.window`) in the same order;
-    the ``k`` best are a prefix of that order, and the access rules (applied in SQL to those ``k``
+    The index orders its matches alone (:class:`memos_core.store.search.Window`) in the same order;
+    the ``k`` first are a prefix of that order, and the access rules (applied in SQL to those ``k``
     memos) keep the order of what they let through. So when the window held every match, or its
     eligible memos fill the page, the page is the one the full statement would give."""
     dialect = ctx.store.dialect
     found = search_store.window(dialect, terms)
+    older = search_store.threshold(dialect, terms)
+    threshold = None if older is None else await ctx.store.fetch_val(older)
     k = max(WINDOW_MIN, (offset + count) * WINDOW_FACTOR)
     while found is not None and k <= WINDOW_MAX:
-        best, conditions = found
-        ids = [r[0] for r in await ctx.store.fetch_all(best(k))]
+        ids: list[int] = []
+        for query in found.best(k, threshold):
+            ids += [r[0] for r in await ctx.store.fetch_all(query)]
+            if len(ids) >= k:
+                break
+        ids = ids[:k]
         if not ids:
             return []
-        by_id = await _eligible_by_id(ctx, ids, [*conditions, *where])
+        by_id = await _eligible_by_id(ctx, ids, [*found.conditions, *where])
         ranked = [by_id[i] for i in ids if i in by_id]  # the window's order
         if len(ids) < k or len(ranked) >= offset + count:
             return ranked[offset : offset + count]
         k *= WINDOW_GROWTH
-    return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset))
+    return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset, threshold))
 
 
 async def _eligible_by_id(ctx: Context, ids: list[int], where: list[Any]) -> dict[int, Any]:
@@ -200,15 +206,24 @@ async def _memos_in_order(ctx: Context, ids: list[int], where: list[Any]) -> lis
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
-def statement(dialect: str, terms: list[search_store.Term], where: list[Any], limit: int, offset: int) -> Any:
-    """The full-text search's one statement among memos meeting ``where`` (the benchmark prints its plan)."""
+def statement(
+    dialect: str,
+    terms: list[search_store.Term],
+    where: list[Any],
+    limit: int,
+    offset: int,
+    threshold: int | None = None,
+) -> Any:
+    """The full-text search's one statement among memos meeting ``where`` (the benchmark prints its
+    plan); memos older than ``threshold`` (see :meth:`memos_core.store.search.Window.threshold`)
+    follow the ranked ones, newest first."""
     m = tables.memo
     joined, match, score = search_store.match(dialect, terms)
     return (
         sa.select(*m.c, tables.user.c.username.label("creator"))
         .select_from(joined.join(tables.user, tables.user.c.id == m.c.creator_id))
         .where(*match, *where)
-        .order_by(score, m.c.id.desc())
+        .order_by(*search_store.order(score, m.c.id, threshold))
         .limit(limit)
         .offset(offset)
     )

@@ -291,7 +291,16 @@ async def catch_up(store, *, rebuild: bool = False, batch: int = 2000) -> int:
                 break
     if fixed:
         log.info("search index: %d entries brought in step", fixed)
+    if fixed >= ANALYZE_AFTER and store.dialect == "postgresql":
+        # A bulk build leaves PostgreSQL's planner without statistics on the new tsvectors until
+        # autovacuum comes by; meanwhile it takes every word for a rare one (sorting 100,000 matches
+        # where walking the newest would do). Refresh them now.
+        await store.execute(sa.text(f"ANALYZE {SEARCH_TABLE}"))
     return fixed
+
+
+#: Entries a catch-up brings in step before it refreshes the planner's statistics of the index.
+ANALYZE_AFTER = 5_000
 
 
 # -- querying ----------------------------------------------------------------------------------------
@@ -363,16 +372,70 @@ def match(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any], Any]:
     return joined, where, score
 
 
-def window(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any]] | None:
-    """``(k -> statement, conditions)``: the statement selects the ids of the ``k`` best matches of
-    ``terms`` from the index alone, in the order :func:`match`'s ``score`` and then memo id
-    (descending) give; the conditions (over :data:`tables.memo`) are what the index cannot check,
-    for the memo rows. ``None`` when the index cannot rank alone (several SQLite indexes add up to
-    the score).
+#: A search ranks by relevance only the newest this many memos its index matches; older matches
+#: follow them, newest first. Ranking must score every match (neither bm25 nor ``ts_rank`` can stop
+#: early), so a word found in nearly every memo would cost a scan of the whole index per request;
+#: below this many matches the ranking is exact.
+RANK_LIMIT = 10_000
 
-    Ranking every match is cheap inside the index and dear once each match is joined to its memo
-    row and checked against the caller's access rules, so a search ranks a window first and looks
-    up only those memos (see :func:`memos_core.services.search.search_memos`)."""
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The index's side of a search: statements over the index alone (no memo rows), in the order
+    the search returns memos. ``conditions`` (over :data:`tables.memo`) are what the index cannot
+    check and must be applied to the memo rows."""
+
+    #: ``id`` column, match conditions and score (ascending: best first) over the index.
+    id: Any
+    where: list[Any]
+    score: Any
+    conditions: list[Any]
+
+    def threshold(self) -> Any:
+        """The id of the :data:`RANK_LIMIT`-th newest match (no row when there are fewer): matches
+        with this id or newer are ranked, older ones follow newest first."""
+        base = sa.select(self.id).where(*self.where).order_by(self.id.desc())
+        return base.limit(1).offset(RANK_LIMIT - 1)
+
+    def best(self, k: int, threshold: int | None) -> list[Any]:
+        """Statements whose ids, concatenated, are the first ``k`` matches in search order (ranked
+        ones first, then older ones newest first): the second is needed only when the first gave
+        fewer than ``k``."""
+        base = sa.select(self.id).where(*self.where)
+        if threshold is None:
+            return [base.order_by(self.score, self.id.desc()).limit(k)]
+        return [
+            base.where(self.id >= threshold).order_by(self.score, self.id.desc()).limit(k),
+            base.where(self.id < threshold).order_by(self.id.desc()).limit(k),
+        ]
+
+
+def order(score: Any, memo_id: Any, threshold: int | None) -> list[Any]:
+    """ORDER BY terms of a search over joined memo rows, the same order as :meth:`Window.best`."""
+    if threshold is None:
+        return [score, memo_id.desc()]
+    return [memo_id < threshold, sa.case((memo_id >= threshold, score)), memo_id.desc()]
+
+
+def threshold(dialect: str, terms: Sequence[Term]) -> Any | None:
+    """The statement of :meth:`Window.threshold` for ``terms``, or ``None`` when every match is
+    ranked (the index cannot rank alone)."""
+    index = _window(dialect, terms)
+    return None if index is None else index.threshold()
+
+
+def window(dialect: str, terms: Sequence[Term]) -> Window | None:
+    """The index alone ranking ``terms``' matches in the order :func:`match`'s ``score`` and then
+    memo id (descending) give, within :data:`RANK_LIMIT`; ``None`` when the index cannot rank alone
+    (several SQLite indexes add up to the score).
+
+    Ranking is cheap inside the index and dear once each match is joined to its memo row and
+    checked against the caller's access rules, so a search ranks a window first and looks up only
+    those memos (see :func:`memos_core.services.search.search_memos`)."""
+    return _window(dialect, terms)
+
+
+def _window(dialect: str, terms: Sequence[Term]) -> Window | None:
     words = [t for t in terms if t.is_word]
     substrings = [t for t in terms if not t.is_word]
     if dialect == "sqlite":
@@ -382,16 +445,12 @@ def window(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any]] | None:
         name = FTS_WORDS if words else FTS_TRIGRAM
         query = " ".join(_phrase(t.tokens) for t in words) or " ".join(_phrase([s]) for s in trigram)
         fts = sa.table(name, sa.column("rowid", sa.Integer))
-        score = sa.literal(0.0) + sa.func.bm25(sa.literal_column(name))
-        base = (
-            sa.select(fts.c.rowid)
-            .select_from(fts)
-            .where(sa.literal_column(name).op("MATCH")(sa.literal(query)))
-            .order_by(score, fts.c.rowid.desc())
-        )
         short = [_substring(m.c.content, t.text, dialect) for t in substrings if len(t.text) < TRIGRAM_MIN]
-        return (lambda k: base.limit(k)), short
+        return Window(
+            id=fts.c.rowid,
+            where=[sa.literal_column(name).op("MATCH")(sa.literal(query))],
+            score=sa.literal(0.0) + sa.func.bm25(sa.literal_column(name)),
+            conditions=short,
+        )
     _joined, where, score = match(dialect, terms)
-    s = search_table
-    base = sa.select(s.c.memo_id).select_from(s).where(*where).order_by(score, s.c.memo_id.desc())
-    return (lambda k: base.limit(k)), []
+    return Window(id=search_table.c.memo_id, where=where, score=score, conditions=[])

@@ -4,6 +4,7 @@ highlighted snippets, CJK and emoji, visibility, and an index kept in step with 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -13,6 +14,13 @@ from memos_core.app import SEARCH_CATCH_UP, create_app
 from memos_core.context import CONTEXT
 from memos_core.store import search as search_store
 from memos_core.store import tables
+
+
+@pytest.fixture
+def memos_config(memos_config):
+    """Tests here compare answers before and after changing how a search runs: no answer may come
+    from the response cache."""
+    return dataclasses.replace(memos_config, response_cache_mb=0)
 
 
 async def create(client, user, content, **fields):
@@ -129,6 +137,40 @@ async def test_ranking_a_window_first_gives_the_full_rankings_pages(memos_client
     # alice: her 7 and bob's public one; bob: also his own private ones where "pie0".. is no "pie"
     assert len(windowed["alice"]) == 8 and len(windowed["anonymous"]) == 1
     assert len(windowed["bob"]) == (8 if words == "pie" else 17)
+
+
+async def test_beyond_the_rank_limit_the_newest_matches_are_ranked_and_older_ones_follow(
+    memos_client, memos_users, monkeypatch
+):
+    """A word in more memos than ``RANK_LIMIT``: the newest that many matches come best first, the
+    older ones after them newest first, whoever may see them; ranking a window first changes nothing."""
+    from memos_core.services import search as search_service
+
+    alice, bob = await memos_users("alice"), await memos_users("bob")
+    for i in range(8):  # memos without the word, so that it tells memos apart on every database
+        await create(memos_client, bob, f"banana split {i}", visibility="PRIVATE")
+    counts = [5, 5, 1, 2, 4, 3]  # oldest first; every memo has the same number of words
+    for i, n in enumerate(counts):
+        await create(memos_client, alice, "apple " * n + "word " * (5 - n) + f"x{i}", visibility="PUBLIC")
+    by_count = {n: f"x{i}" for i, n in enumerate(counts)}
+    uncapped = [c.rsplit(" ", 1)[1] for c in contents(await search(memos_client, alice, "apple", pageSize=10))]
+    assert uncapped == ["x1", "x0", by_count[4], by_count[3], by_count[2], by_count[1]]
+
+    monkeypatch.setattr(search_store, "RANK_LIMIT", 4)  # x2..x5 are ranked, x1 and x0 follow
+    expected = ["x4", "x5", "x3", "x2", "x1", "x0"]
+    for user in (alice, bob, None):
+        found = [c.rsplit(" ", 1)[1] for c in contents(await search(memos_client, user, "apple", pageSize=10))]
+        assert found == expected
+    monkeypatch.setattr(search_service, "WINDOW_MIN", 2)
+    monkeypatch.setattr(search_service, "WINDOW_FACTOR", 1)
+    monkeypatch.setattr(search_service, "WINDOW_GROWTH", 2)
+    windowed = {who: await walk(memos_client, user, "apple") for who, user in (("alice", alice), ("anon", None))}
+    monkeypatch.setattr(search_store, "window", lambda dialect, terms: None)  # the full statement alone
+    assert windowed == {
+        "alice": await walk(memos_client, alice, "apple"),
+        "anon": await walk(memos_client, None, "apple"),
+    }
+    assert len(windowed["alice"]) == 6
 
 
 async def test_snippet_marks_matches_and_escapes_everything_else(memos_client, memos_users):
