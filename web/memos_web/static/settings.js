@@ -36,7 +36,8 @@ function busy(button, label) {
 }
 
 document.addEventListener("submit", (event) => {
-  const form = !event.defaultPrevented && event.target.closest("[data-busy-form]");
+  if (event.defaultPrevented) return; // another script (the editor) handles this form itself
+  const form = event.target.closest("[data-busy-form]");
   const button = form?.querySelector("button[type=submit][data-busy-label]");
   if (!button) return;
   const progress = form.hasAttribute("data-upload-progress") && form.querySelector("progress");
