@@ -22,7 +22,6 @@ import os
 import statistics
 import sys
 import time
-import types
 
 import sqlalchemy as sa
 
@@ -46,12 +45,13 @@ def _dialect(name: str):
 
 
 async def explain(ctx, words: str, page_size: int) -> list[str]:
+    """The plan of the statement that ranks a search's first window in the index (what a search
+    runs before it looks up the page's memo rows)."""
     store = ctx.store
-    viewer = types.SimpleNamespace(id=1, is_admin=False)
     terms = search_store.parse_terms(words)
-    q = search_service.statement(
-        store.dialect, terms, search_service.eligible(viewer, "NORMAL", None, False), page_size + 1, 0
-    )
+    found = search_store.window(store.dialect, terms)
+    k = max(search_service.WINDOW_MIN, (page_size + 1) * search_service.WINDOW_FACTOR)
+    q = found.ranked(k)
     sql = str(q.compile(dialect=_dialect(store.dialect), compile_kwargs={"literal_binds": True}))
     prefix = "EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN ANALYZE "
     async with store.connection():

@@ -166,16 +166,11 @@ async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any]
     eligible memos fill the page, the page is the one the full statement would give."""
     dialect = ctx.store.dialect
     found = search_store.window(dialect, terms)
-    older = search_store.threshold(dialect, terms)
-    threshold = None if older is None else await ctx.store.fetch_val(older)
     k = max(WINDOW_MIN, (offset + count) * WINDOW_FACTOR)
     while found is not None and k <= WINDOW_MAX:
-        ids: list[int] = []
-        for query in found.best(k, threshold):
-            ids += [r[0] for r in await ctx.store.fetch_all(query)]
-            if len(ids) >= k:
-                break
-        ids = ids[:k]
+        ids = [r[0] for r in await ctx.store.fetch_all(found.ranked(k))]
+        if len(ids) == search_store.RANK_LIMIT < k:  # matches past the ranked ones may follow
+            ids += [r[0] for r in await ctx.store.fetch_all(found.older(k - len(ids)))]
         if not ids:
             return []
         by_id = await _eligible_by_id(ctx, ids, [*found.conditions, *where])
@@ -183,6 +178,7 @@ async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any]
         if len(ids) < k or len(ranked) >= offset + count:
             return ranked[offset : offset + count]
         k *= WINDOW_GROWTH
+    threshold = search_store.threshold(dialect, terms)
     return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset, threshold))
 
 

@@ -348,7 +348,7 @@ def match(dialect: str, terms: Sequence[Term]) -> tuple[Any, list[Any], Any]:
     if dialect == "postgresql":
         if words:
             query = " & ".join(" <-> ".join(f"'{w}'" for w in t.tokens) for t in words)
-            tsquery = sa.func.to_tsquery(sa.literal_column("'simple'"), sa.literal(query))
+            tsquery = sa.func.to_tsquery(sa.literal_column("'simple'"), _written(query))
             doc = sa.literal_column(f"{SEARCH_TABLE}.doc")
             where.append(doc.op("@@")(tsquery))
             score = -sa.func.ts_rank(doc, tsquery)
@@ -392,34 +392,47 @@ class Window:
     conditions: list[Any]
 
     def threshold(self) -> Any:
-        """The id of the :data:`RANK_LIMIT`-th newest match (no row when there are fewer): matches
-        with this id or newer are ranked, older ones follow newest first."""
-        base = sa.select(self.id).where(*self.where).order_by(self.id.desc())
-        return base.limit(1).offset(RANK_LIMIT - 1)
+        """The id of the :data:`RANK_LIMIT`-th newest match, or 0 when there are fewer (a scalar
+        subquery): matches with this id or newer are ranked, older ones follow newest first."""
+        nth = sa.select(self.id).where(*self.where).order_by(self.id.desc()).limit(1).offset(RANK_LIMIT - 1)
+        return sa.func.coalesce(nth.scalar_subquery(), 0)
 
-    def best(self, k: int, threshold: int | None) -> list[Any]:
-        """Statements whose ids, concatenated, are the first ``k`` matches in search order (ranked
-        ones first, then older ones newest first): the second is needed only when the first gave
-        fewer than ``k``."""
-        base = sa.select(self.id).where(*self.where)
-        if threshold is None:
-            return [base.order_by(self.score, self.id.desc()).limit(k)]
-        return [
-            base.where(self.id >= threshold).order_by(self.score, self.id.desc()).limit(k),
-            base.where(self.id < threshold).order_by(self.id.desc()).limit(k),
-        ]
+    def ranked(self, k: int) -> Any:
+        """The ``k`` best of the newest :data:`RANK_LIMIT` matches, best first: one statement, which
+        scores at most that many entries (the newest are found by walking the index by id)."""
+        newest = (
+            sa.select(self.id.label("id"), self.score.label("score"))
+            .where(*self.where)
+            .order_by(self.id.desc())
+            .limit(_written(RANK_LIMIT))
+            .subquery("newest")
+        )
+        return sa.select(newest.c.id).order_by(newest.c.score, newest.c.id.desc()).limit(_written(k))
+
+    def older(self, k: int) -> Any:
+        """The ``k`` newest matches older than the ranked ones (needed only past :data:`RANK_LIMIT`)."""
+        return sa.select(self.id).where(*self.where, self.id < self.threshold()).order_by(self.id.desc()).limit(k)
 
 
-def order(score: Any, memo_id: Any, threshold: int | None) -> list[Any]:
-    """ORDER BY terms of a search over joined memo rows, the same order as :meth:`Window.best`."""
+def _written(value: Any) -> Any:
+    """``value`` written into the statement rather than bound. PostgreSQL plans a prepared
+    statement once for any values after a few runs: not knowing how many memos hold the words or
+    how many rows the limits keep, it would plan every word as a rare one (sorting every match)
+    or walk the whole index for a rare word."""
+    return sa.literal(value, literal_execute=True)
+
+
+def order(score: Any, memo_id: Any, threshold: Any | None) -> list[Any]:
+    """ORDER BY terms of a search over joined memo rows, the order of :meth:`Window.ranked` then
+    :meth:`Window.older` (``threshold``: :meth:`Window.threshold`; ``None`` ranks every match)."""
     if threshold is None:
         return [score, memo_id.desc()]
     return [memo_id < threshold, sa.case((memo_id >= threshold, score)), memo_id.desc()]
 
 
 def threshold(dialect: str, terms: Sequence[Term]) -> Any | None:
-    """The statement of :meth:`Window.threshold` for ``terms``, or ``None`` when every match is
-    ranked (the index cannot rank alone)."""
+    """:meth:`Window.threshold` for ``terms``, or ``None`` when every match is ranked (the index
+    cannot rank alone)."""
     index = _window(dialect, terms)
     return None if index is None else index.threshold()
 
