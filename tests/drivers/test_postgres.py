@@ -337,3 +337,47 @@ async def test_shutdown_does_not_wait_forever_for_a_held_connection(memos_config
     await asyncio.wait_for(store.disconnect(), 5)  # closed by force after CLOSE_TIMEOUT, not a hang
     with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
         await held.raw_connection.fetchval("SELECT 1")
+
+
+async def test_change_marks_asked_at_once_share_a_query_but_never_one_sent_before_the_asking(
+    memos_client, memos_config
+):
+    """The response cache's mark on PostgreSQL: requests of one moment share one snapshot query,
+    and a request arriving while a query is out waits for the next one, so a commit that ended
+    before the request is always in its mark."""
+    store = memos_client.app[CONTEXT].store
+    reader = store.driver._marks
+    await store.change_mark()  # opens the reader's connection
+    connection = reader._connection
+    sent: list[str] = []
+    returned, release = asyncio.Event(), asyncio.Event()
+
+    class Held:
+        """The reader's connection, counting its queries and holding back their answers."""
+
+        is_closed = connection.is_closed
+        close = connection.close
+
+        async def fetchval(self, sql, *args):
+            value = await connection.fetchval(sql, *args)
+            sent.append(value)
+            returned.set()
+            await release.wait()
+            return value
+
+    reader._connection = Held()
+    release.set()
+    marks = await asyncio.gather(*(store.change_mark() for _ in range(20)))
+    assert len(sent) == 1 and set(marks) == {sent[0]}
+
+    release.clear()
+    returned.clear()
+    first = asyncio.create_task(store.change_mark())
+    await returned.wait()  # its snapshot is taken; the answer is held back
+    await query(memos_config.dsn, "UPDATE system_setting SET description = 'touched' WHERE name = 'BASIC'")
+    second = asyncio.create_task(store.change_mark())  # asked after the commit
+    await asyncio.sleep(0.05)
+    release.set()
+    before, after = await first, await second
+    assert len(sent) == 3 and before == sent[1] and after == sent[2]
+    assert before != after

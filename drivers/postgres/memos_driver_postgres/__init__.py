@@ -85,6 +85,59 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class _SnapshotReader:
+    """Reads ``pg_current_snapshot()`` on a connection of its own, one query for every request
+    waiting when it is sent.
+
+    A request may use a snapshot only if it was taken after the request arrived: then whatever was
+    committed before the request (a token deleted, a memo written, on any instance) is in it. So a
+    request joins the next query, never one already sent; under load the requests that arrive while
+    a query is out share the one that follows, instead of one round trip each.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._connection: asyncpg.Connection | None = None
+        self._next: asyncio.Future[str] | None = None  # the query requests arriving now will share
+        self._task: asyncio.Task[None] | None = None
+
+    async def read(self) -> str:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if self._task is None:
+                self._task = asyncio.create_task(self._run())
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        try:
+            while self._next is not None:
+                waiting, self._next = self._next, None  # later arrivals wait for the next query
+                try:
+                    if self._connection is None or self._connection.is_closed():
+                        self._connection = await asyncpg.connect(**_connect_args(self._dsn))
+                    snapshot = await self._connection.fetchval("SELECT pg_current_snapshot()::text")
+                except BaseException as e:
+                    waiting.set_exception(e if isinstance(e, Exception) else ConnectionError("cancelled"))
+                    waiting.exception()  # retrieved here too: nobody may be waiting any more
+                    if not isinstance(e, Exception):
+                        raise
+                    continue
+                waiting.set_result(snapshot)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=5)
+
+
 class PostgresDriver(Driver):
     name = "postgresql"
     serialize_writes = False  # PostgreSQL handles concurrent writers itself (row locks, MVCC)
@@ -96,6 +149,7 @@ class PostgresDriver(Driver):
         if not config.dsn:
             raise ValueError("MEMOS_DRIVER=postgres needs MEMOS_DSN (postgres://user:password@host:port/database)")
         self.dsn = normalize_dsn(config.dsn)
+        self._marks = _SnapshotReader(self.dsn)
 
     def database(self) -> databases.Database:
         return _Database(self.dsn.replace("postgresql://", "postgresql+memos://", 1))
@@ -103,9 +157,12 @@ class PostgresDriver(Driver):
     async def change_mark(self, store) -> str:
         """The current snapshot (``xmin:xmax:in-progress ids``): it changes as soon as any
         transaction that wrote commits or aborts, in any database of the server, and two equal
-        snapshots see the same data (read-only transactions take no transaction id)."""
-        raw: asyncpg.Connection = store.db.connection().raw_connection
-        return await raw.fetchval("SELECT pg_current_snapshot()::text")
+        snapshots see the same data (read-only transactions take no transaction id). Read by
+        :class:`_SnapshotReader`, which answers the requests of one moment with one query."""
+        return await self._marks.read()
+
+    async def close(self) -> None:
+        await self._marks.close()
 
     async def table_exists(self, store, name: str) -> bool:
         q = sa.text(
