@@ -24,6 +24,7 @@ import asyncio
 import logging
 import typing
 
+import asyncpg
 from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from sqlalchemy import types as sqltypes
@@ -101,6 +102,10 @@ class MemosPostgresConnection(PostgresConnection):
         return Record(row, result_columns, self._dialect, self._column_maps(result_columns))
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to undo on a connection given back to the pool (see ``_get_connection_kwargs``)."""
+
+
 class MemosPostgresBackend(PostgresBackend):
     def __init__(self, database_url: typing.Any, **options: typing.Any) -> None:
         super().__init__(database_url, **options)
@@ -108,6 +113,13 @@ class MemosPostgresBackend(PostgresBackend):
 
     def _get_dialect(self) -> Dialect:
         return make_dialect("pyformat")  # databases maps the pyformat names to $n
+
+    def _get_connection_kwargs(self) -> dict:
+        # asyncpg resets a connection given back to its pool with a round trip of its own
+        # (advisory locks, cursors, LISTEN, session settings): one more per request, since every
+        # request holds a connection. memos-py leaves none of these on a pooled connection (its
+        # locks are transaction-scoped), and asyncpg still rolls back a transaction left open.
+        return {"reset": _keep_session, **super()._get_connection_kwargs()}
 
     def connection(self) -> MemosPostgresConnection:
         conn = MemosPostgresConnection(self, self._dialect)
