@@ -28,6 +28,7 @@ from .observe import install as install_observability
 from .observe import middleware as observe_middleware
 from .plugins import Plugins, call_sync, load_plugins
 from .response_cache import install as install_response_cache
+from .response_cache import response_cache_middleware
 from .robots import routes as robots_routes
 from .rss import routes as rss_routes
 from .store import Store
@@ -72,6 +73,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
             preflight_middleware,  # CORS for every path under /api/v1/, plugins' routes included
             routing_error_middleware,
             reject_nul_middleware,
+            response_cache_middleware,  # before a connection is taken: a kept answer needs none
             connection_middleware,
         ],
         client_max_size=MAX_BODY_BYTES,
@@ -89,7 +91,7 @@ def create_app(config: Config | None = None, *, plugins: Plugins | None = None, 
     app.router.add_get("/healthz", healthz)
     install_observability(app, config)  # GET /metrics and the X-Request-Id echo
     api = create_api_app()
-    install_response_cache(api, ctx)
+    install_response_cache(app, ctx)
     app.add_subapp("/api/v1", api)
     app.add_subapp("/file/attachments", create_file_app(ctx))
     app.router.add_routes(avatar_routes)

@@ -118,8 +118,8 @@ class ResponseCache:
 RESPONSE_CACHE = web.AppKey("memos_response_cache", ResponseCache)
 
 
-def install(api: web.Application, ctx: Any) -> None:
-    """Give the API app a cache when the configuration and the installed plugins allow one."""
+def install(app: web.Application, ctx: Any) -> None:
+    """Give the app a cache when the configuration and the installed plugins allow one."""
     if ctx.config.response_cache_mb <= 0:
         return
     from .auth import plugin as core_auth
@@ -127,7 +127,7 @@ def install(api: web.Application, ctx: Any) -> None:
     impls = ctx.plugins.pm.hook.memos_authenticate.get_hookimpls()
     if [impl.plugin for impl in impls] != [core_auth]:
         return  # another plugin authenticates: it may look at what the key does not hold
-    api[RESPONSE_CACHE] = ResponseCache(int(ctx.config.response_cache_mb * 1024 * 1024))
+    app[RESPONSE_CACHE] = ResponseCache(int(ctx.config.response_cache_mb * 1024 * 1024))
 
 
 def _key(request: web.Request) -> tuple[str, ...]:
@@ -163,7 +163,8 @@ async def response_cache_middleware(
 ) -> web.StreamResponse:
     """Serve a kept answer when the database is unchanged; keep new answers of :data:`ROUTES`.
     Runs before authentication: a kept answer was authenticated with the same credential against
-    the same database state, and the credential has not expired since."""
+    the same database state, and the credential has not expired since. And before the request
+    takes a pooled connection: the change mark is read without one, and a kept answer needs none."""
     cache = request.app.get(RESPONSE_CACHE)
     if cache is None or not _cacheable_request(request):
         return await handler(request)

@@ -17,7 +17,7 @@ from memos_core.response_cache import RESPONSE_CACHE
 
 
 def cache_of(client):
-    return client.app._subapps[0].get(RESPONSE_CACHE)
+    return client.app.get(RESPONSE_CACHE)
 
 
 def caching(memos_driver: str) -> bool:

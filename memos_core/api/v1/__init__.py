@@ -12,7 +12,6 @@ from aiohttp import web
 
 from ...auth.middleware import auth_middleware
 from ...errors import error_middleware
-from ...response_cache import response_cache_middleware
 
 #: Resource modules, in routing order (more specific paths first where they overlap).
 MODULES = (
@@ -35,7 +34,7 @@ MODULES = (
 
 
 def create_api_app() -> web.Application:
-    api = web.Application(middlewares=[error_middleware, response_cache_middleware, auth_middleware])
+    api = web.Application(middlewares=[error_middleware, auth_middleware])
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         api.router.add_routes(module.routes)
