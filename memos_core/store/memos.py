@@ -209,6 +209,18 @@ async def insert_memo(store, **values: Any) -> int:
     return memo_id
 
 
+async def insert_memo_later(store, **values: Any) -> None:
+    """Queue the INSERT of a memo row and its full-text index entry in the caller's transaction
+    (:meth:`memos_core.store.Store.execute_later`): on SQLite they run with the COMMIT, one trip to
+    the database while the write lock is held. The new id is not returned; a taken uid fails the
+    COMMIT (the unique index refuses it) and the transaction rolls back."""
+    if values.keys() == _INSERT_COLUMNS:
+        await store.execute_later(_INSERT_MEMO(**values))
+    else:
+        await store.execute_later(m.insert().values(**values))
+    await search.index_memo_uid(store, values["uid"])
+
+
 async def update_memo(store, memo_id: int, values: dict[str, Any]) -> None:
     """Update a memo's columns; a new content re-indexes it in the same transaction."""
     if values:

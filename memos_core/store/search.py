@@ -158,9 +158,11 @@ def _fts(name: str) -> sa.TableClause:
     return sa.table(name, sa.column("rowid", sa.Integer), sa.column("content", sa.Text))
 
 
-def _index_statements(dialect: str) -> list[Any]:
-    """The statements that (re)index the memos of the expanding ``ids`` parameter on ``dialect``."""
-    rows = sa.select(m.c.id, m.c.content).where(m.c.id.in_(sa.bindparam("ids", expanding=True)))
+def _index_statements(dialect: str, by_uid: bool = False) -> list[Any]:
+    """The statements that (re)index the memos of the expanding ``ids`` parameter on ``dialect``
+    (with ``by_uid``, the memo of the ``uid`` parameter)."""
+    key = m.c.uid == sa.bindparam("uid") if by_uid else m.c.id.in_(sa.bindparam("ids", expanding=True))
+    rows = sa.select(m.c.id, m.c.content).where(key)
     if dialect == "sqlite":
         return [
             sa.insert(_fts(name)).prefix_with("OR REPLACE").from_select(["rowid", "content"], rows)
@@ -179,19 +181,30 @@ def _index_statements(dialect: str) -> list[Any]:
     return [stmt]
 
 
-#: Built and compiled once per dialect (:class:`Template`): every memo write runs them.
-_INDEX_TEMPLATES: dict[str, list[Template]] = {}
+#: Built and compiled once per dialect and key (:class:`Template`): every memo write runs them.
+_INDEX_TEMPLATES: dict[tuple[str, bool], list[Template]] = {}
+
+
+def _index_templates(dialect: str, by_uid: bool) -> list[Template]:
+    templates = _INDEX_TEMPLATES.get((dialect, by_uid))
+    if templates is None:
+        templates = _INDEX_TEMPLATES[dialect, by_uid] = [Template(s) for s in _index_statements(dialect, by_uid)]
+    return templates
 
 
 async def index_memos(store, ids: Sequence[int]) -> None:
     """(Re)index memos ``ids`` from their current rows, in the caller's transaction."""
     if not ids:
         return
-    templates = _INDEX_TEMPLATES.get(store.dialect)
-    if templates is None:
-        templates = _INDEX_TEMPLATES[store.dialect] = [Template(s) for s in _index_statements(store.dialect)]
-    for template in templates:
+    for template in _index_templates(store.dialect, False):
         await store.execute_later(template(ids=list(ids)))  # with the COMMIT, on SQLite
+
+
+async def index_memo_uid(store, uid: str) -> None:
+    """Index the memo ``uid`` from its row, in the caller's transaction: for a memo whose INSERT is
+    still queued (:meth:`memos_core.store.Store.execute_later`), whose id is not known yet."""
+    for template in _index_templates(store.dialect, True):
+        await store.execute_later(template(uid=uid))
 
 
 async def unindex_memos(store, ids: Sequence[int]) -> None:

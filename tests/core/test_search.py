@@ -261,10 +261,11 @@ async def test_index_follows_updates_archive_and_deletes(memos_client, memos_use
 async def test_a_failed_index_write_undoes_the_memo(memos_client, memos_users, monkeypatch):
     alice = await memos_users("alice")
 
-    async def crash(store, ids):
+    async def crash(store, key):
         raise RuntimeError("crash between the memo row and its index entry")
 
     monkeypatch.setattr(search_store, "index_memos", crash)
+    monkeypatch.setattr(search_store, "index_memo_uid", crash)  # a new memo's entry, by uid
     r = await memos_client.post("/api/v1/memos", json={"content": "lost words"}, headers=alice.headers)
     assert r.status == 500
     monkeypatch.undo()
