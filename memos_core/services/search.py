@@ -149,7 +149,7 @@ async def text_ranked_ids(ctx: Context, query: str, eligible: list[Any], limit: 
 
 #: The first window of best matches a search joins to memo rows is this many times the rows a
 #: page needs (at least :data:`WINDOW_MIN`); when the caller may see too few of them, the window
-#: grows by :data:`WINDOW_GROWTH` up to :data:`WINDOW_MAX`, and past that every match is ranked.
+#: grows by :data:`WINDOW_GROWTH` up to :data:`WINDOW_MAX`, and past that the full statement orders them.
 WINDOW_MIN = 64
 WINDOW_FACTOR = 4
 WINDOW_GROWTH = 8
@@ -178,7 +178,7 @@ async def _ranked(ctx: Context, terms: list[search_store.Term], where: list[Any]
         if len(ids) < k or len(ranked) >= offset + count:
             return ranked[offset : offset + count]
         k *= WINDOW_GROWTH
-    threshold = search_store.threshold(dialect, terms)
+    threshold = None if found is None else found.threshold()
     return await ctx.store.fetch_all(statement(dialect, terms, where, count, offset, threshold))
 
 
@@ -208,7 +208,7 @@ def statement(
     where: list[Any],
     limit: int,
     offset: int,
-    threshold: int | None = None,
+    threshold: Any = None,
 ) -> Any:
     """The full-text search's one statement among memos meeting ``where`` (the benchmark prints its
     plan); memos older than ``threshold`` (see :meth:`memos_core.store.search.Window.threshold`)

@@ -269,6 +269,10 @@ async def _clear(store) -> None:
         await store.execute(search_table.delete())
 
 
+#: Entries a catch-up brings in step before it refreshes the planner's statistics of the index.
+ANALYZE_AFTER = 5_000
+
+
 async def catch_up(store, *, rebuild: bool = False, batch: int = 2000) -> int:
     """Bring the index in step with the memo table; return how many entries were written or dropped.
 
@@ -310,10 +314,6 @@ async def catch_up(store, *, rebuild: bool = False, batch: int = 2000) -> int:
         # where walking the newest would do). Refresh them now.
         await store.execute(sa.text(f"ANALYZE {SEARCH_TABLE}"))
     return fixed
-
-
-#: Entries a catch-up brings in step before it refreshes the planner's statistics of the index.
-ANALYZE_AFTER = 5_000
 
 
 # -- querying ----------------------------------------------------------------------------------------
@@ -443,13 +443,6 @@ def order(score: Any, memo_id: Any, threshold: Any | None) -> list[Any]:
     return [memo_id < threshold, sa.case((memo_id >= threshold, score)), memo_id.desc()]
 
 
-def threshold(dialect: str, terms: Sequence[Term]) -> Any | None:
-    """:meth:`Window.threshold` for ``terms``, or ``None`` when every match is ranked (the index
-    cannot rank alone)."""
-    index = _window(dialect, terms)
-    return None if index is None else index.threshold()
-
-
 def window(dialect: str, terms: Sequence[Term]) -> Window | None:
     """The index alone ranking ``terms``' matches in the order :func:`match`'s ``score`` and then
     memo id (descending) give, within :data:`RANK_LIMIT`; ``None`` when the index cannot rank alone
@@ -458,10 +451,6 @@ def window(dialect: str, terms: Sequence[Term]) -> Window | None:
     Ranking is cheap inside the index and dear once each match is joined to its memo row and
     checked against the caller's access rules, so a search ranks a window first and looks up only
     those memos (see :func:`memos_core.services.search.search_memos`)."""
-    return _window(dialect, terms)
-
-
-def _window(dialect: str, terms: Sequence[Term]) -> Window | None:
     words = [t for t in terms if t.is_word]
     substrings = [t for t in terms if not t.is_word]
     if dialect == "sqlite":

@@ -128,7 +128,7 @@ async def test_ranking_a_window_first_gives_the_full_rankings_pages(memos_client
     monkeypatch.setattr(search_service, "WINDOW_GROWTH", 2)
     windowed = {who: await walk(memos_client, user, words) for who, user in (("alice", alice), ("bob", bob))}
     windowed["anonymous"] = await walk(memos_client, None, words)
-    monkeypatch.setattr(search_store, "window", lambda dialect, terms: None)  # rank every match
+    monkeypatch.setattr(search_service, "WINDOW_MAX", 0)  # no window: the full statement alone
     assert windowed == {
         "alice": await walk(memos_client, alice, words),
         "bob": await walk(memos_client, bob, words),
@@ -165,7 +165,7 @@ async def test_beyond_the_rank_limit_the_newest_matches_are_ranked_and_older_one
     monkeypatch.setattr(search_service, "WINDOW_FACTOR", 1)
     monkeypatch.setattr(search_service, "WINDOW_GROWTH", 2)
     windowed = {who: await walk(memos_client, user, "apple") for who, user in (("alice", alice), ("anon", None))}
-    monkeypatch.setattr(search_store, "window", lambda dialect, terms: None)  # the full statement alone
+    monkeypatch.setattr(search_service, "WINDOW_MAX", 0)  # no window: the full statement alone
     assert windowed == {
         "alice": await walk(memos_client, alice, "apple"),
         "anon": await walk(memos_client, None, "apple"),
