@@ -116,12 +116,13 @@ class _SnapshotReader:
                     if self._connection is None or self._connection.is_closed():
                         self._connection = await asyncpg.connect(**_connect_args(self._dsn))
                     snapshot = await self._connection.fetchval("SELECT pg_current_snapshot()::text")
-                except BaseException as e:
-                    waiting.set_exception(e if isinstance(e, Exception) else ConnectionError("cancelled"))
-                    waiting.exception()  # retrieved here too: nobody may be waiting any more
-                    if not isinstance(e, Exception):
-                        raise
+                except Exception as e:
+                    waiting.set_exception(e)
+                    waiting.exception()  # retrieved here too: the requests that waited may be gone
                     continue
+                except BaseException:  # cancelled: the store is closing
+                    waiting.cancel()
+                    raise
                 waiting.set_result(snapshot)
         finally:
             self._task = None
