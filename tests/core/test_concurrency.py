@@ -45,6 +45,27 @@ async def test_concurrent_same_memo_id_yields_one_winner(memos_client, memos_use
     assert await count(memos_client, tables.memo) == 1
 
 
+async def test_concurrent_creates_each_get_their_own_outcome(memos_client, memos_users):
+    """Creates sent together may be committed together (SQLite commits them in groups): a refused
+    one is refused alone, whatever else was committed beside it."""
+    alice = await memos_users("alice")
+
+    async def create(i: int):
+        query = "?memoId=taken" if i % 3 == 0 else ""
+        r = await memos_client.post(f"/api/v1/memos{query}", json={"content": f"memo {i}"}, headers=alice.headers)
+        return i, r.status, await r.json()
+
+    results = await asyncio.gather(*(create(i) for i in range(30)))
+    taken = [status for i, status, _ in results if i % 3 == 0]
+    others = [(status, body) for i, status, body in results if i % 3]
+    assert sorted(taken) == [200] + [409] * 9
+    assert all(status == 200 for status, _ in others), others
+    assert await count(memos_client, tables.memo) == 21
+    r = await memos_client.get("/api/v1/memos?pageSize=100", headers=alice.headers)
+    listed = {m["content"] for m in (await r.json())["memos"]}
+    assert {body["content"] for _, body in others} <= listed and len(listed) == 21
+
+
 async def test_mixed_read_then_write_work(memos_client, memos_users):
     alice = await memos_users("alice")
     bob = await memos_users("bob")

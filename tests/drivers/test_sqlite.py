@@ -172,6 +172,42 @@ async def test_two_stores_on_one_file_serialise_read_then_write(memos_client, tm
         assert await settings_store.get_instance_setting(stores[0], "COUNTER") == {"n": 20}
 
 
+async def test_whole_queued_transactions_commit_together_each_with_its_own_outcome(memos_client, tmp_path):
+    """Transactions whose statements were all queued (``execute_later``) reach COMMIT together and
+    are committed in groups, one ``COMMIT`` each; one that fails is refused alone and the rest of
+    its group still commits."""
+    config = Config(data=str(tmp_path))
+    plugins = load_plugins(config)
+    statements: list[str] = []
+    plugins.driver.add_connection_setup(lambda conn: conn.set_trace_callback(statements.append))
+    store = Store(plugins.driver)
+    await store.connect()
+    t = sa.table("system_setting", sa.column("name"), sa.column("value"), sa.column("description"))
+
+    async def write(i: int) -> str:
+        name = "taken" if i % 5 == 0 else f"group-{i}"
+        try:
+            async with store.connection(), store.transaction():
+                await store.execute_later(t.insert().values(name=name, value=str(i), description=""))
+                await store.execute_later(t.insert().values(name=f"{name}-second", value=str(i), description=""))
+        except sqlite3.IntegrityError:
+            return "refused"
+        return "committed"
+
+    try:
+        outcomes = await asyncio.gather(*(write(i) for i in range(40)))
+        async with store.connection():
+            rows = await store.fetch_all(sa.select(t.c.name, t.c.value).where(t.c.name.like("group-%")))
+            taken = await store.fetch_all(sa.select(t.c.name).where(t.c.name.like("taken%")))
+    finally:
+        await store.disconnect()
+    assert outcomes.count("refused") == 7 and outcomes.count("committed") == 33
+    assert len(rows) == 64 and all(r["value"] == r["name"].split("-")[1] for r in rows)
+    assert sorted(r["name"] for r in taken) == ["taken", "taken-second"]  # one winner, both rows
+    commits = statements.count("COMMIT")
+    assert 1 <= commits < 33, commits  # fewer COMMITs than committed transactions
+
+
 # -- schema versions -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("version", "expect"),

@@ -100,6 +100,9 @@ class PooledSQLitePool(base.SQLitePool):
         self._idle: list[aiosqlite.Connection] = []
         self._open: set[aiosqlite.Connection] = set()  # opened and not yet closed, idle or in use
         self._opening: set[asyncio.Future[aiosqlite.Connection]] = set()
+        #: One write transaction of this process at a time holds SQLite's write lock (see WriteTurn).
+        self.write_turn = WriteTurn()
+        self.group_commit = GroupCommit(self.write_turn, self._open_one, self._close_one)
 
     async def acquire(self) -> aiosqlite.Connection:
         while self._idle:
@@ -135,6 +138,7 @@ class PooledSQLitePool(base.SQLitePool):
     async def close(self) -> None:
         if self._opening:
             await asyncio.gather(*self._opening, return_exceptions=True)
+        await self.group_commit.close()
         self._idle = []
         for conn in list(self._open):
             await self._close_one(conn)
@@ -143,8 +147,10 @@ class PooledSQLitePool(base.SQLitePool):
 class ImmediateTransaction(base.SQLiteTransaction):
     """Root transactions begin with ``BEGIN IMMEDIATE``, so a writer waits for the lock (busy
     timeout) instead of failing; the BEGIN travels to the connection's thread with the
-    transaction's first statement, and statements queued with ``execute_later`` travel with the
-    next one or with the COMMIT (see :class:`PooledSQLiteConnection`)."""
+    transaction's first statement, after the process's :class:`WriteTurn`, and statements queued
+    with ``execute_later`` travel with the next one or with the COMMIT (see
+    :class:`PooledSQLiteConnection`). A transaction that ran nothing before its COMMIT is committed
+    by the :class:`GroupCommit`."""
 
     _connection: PooledSQLiteConnection
 
@@ -167,7 +173,13 @@ class ImmediateTransaction(base.SQLiteTransaction):
         if begin and not later:  # nothing ran: there is nothing to commit
             return
         assert conn._connection is not None, "Connection is not acquired"
-        await conn._connection._execute(_commit, conn._connection._conn, begin, later)
+        if begin:  # the whole transaction is queued: commit it together with others queued now
+            await conn._pool.group_commit.commit(later)
+            return
+        try:
+            await conn._connection._execute(_commit, conn._connection._conn, begin, later)
+        finally:
+            conn._end_turn()
 
     async def rollback(self) -> None:
         if not self._is_root:
@@ -178,7 +190,152 @@ class ImmediateTransaction(base.SQLiteTransaction):
         if conn._begin:  # the BEGIN never ran
             conn._begin = False
             return
-        await conn._run(_rollback)
+        try:
+            await conn._run(_rollback)
+        finally:
+            conn._end_turn()
+
+
+class WriteTurn:
+    """The process's turn at SQLite's write lock: an asyncio lock taken before a root transaction's
+    ``BEGIN IMMEDIATE`` is sent and held until its COMMIT or ROLLBACK has run.
+
+    SQLite lets one connection write at a time and makes the others poll for the lock, sleeping
+    longer after each miss (1, 2, 5, 10 … ms): under load a writer can keep missing while others
+    get in. Waiting here instead, writers of this process take the lock in arrival order the moment
+    it is free; other processes on the same file still meet SQLite's own lock. The turn is taken
+    when the BEGIN is sent, not when the transaction is opened, so a transaction whose statements
+    are all queued holds nobody up while its caller builds them. Waiting longer than SQLite's busy
+    timeout fails as SQLite would ("database is locked").
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        try:
+            async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    def give_back(self) -> None:
+        self._lock.release()
+
+
+class GroupCommit:
+    """Commits whole queued transactions together: one ``BEGIN IMMEDIATE`` … ``COMMIT`` for every
+    transaction queued while the previous group was committing.
+
+    A transaction whose statements were all queued with ``execute_later`` reaches its COMMIT without
+    having run anything. Committed one by one, each pays for a WAL sync (``synchronous=FULL``), a
+    full-text index segment, and SQLite's write lock held across a trip to a connection's thread;
+    together they pay once. Each caller still returns only after the COMMIT that made its writes
+    durable, and gets the outcome it would have had alone: a transaction whose statement fails is
+    taken out of the group (which is rolled back and run again without it) and gets its own error.
+
+    The groups run on a connection of their own, so no caller's connection is used after its
+    caller is done with it; one task commits them in order, and a group forms from whatever was
+    queued while the last one ran (no timer: a lone transaction commits at once).
+    """
+
+    def __init__(
+        self,
+        turn: WriteTurn,
+        open_connection: typing.Callable[[], typing.Awaitable[aiosqlite.Connection]],
+        close_connection: typing.Callable[[aiosqlite.Connection], typing.Awaitable[None]],
+    ) -> None:
+        self._turn = turn
+        self._open_connection = open_connection
+        self._close_connection = close_connection
+        self._connection: aiosqlite.Connection | None = None
+        self._queued: list[tuple[list[tuple[str, list]], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def commit(self, statements: list[tuple[str, list]]) -> None:
+        """Run ``statements`` as one transaction, committed with whatever else is queued."""
+        done = asyncio.get_running_loop().create_future()
+        self._queued.append((statements, done))
+        if self._committer is None:
+            self._committer = asyncio.ensure_future(self._commit_queued())
+        # A cancelled caller does not stop the group: once queued, its transaction commits or
+        # fails with the others (as a COMMIT already sent to a connection's thread would).
+        await asyncio.shield(done)
+
+    async def _commit_queued(self) -> None:
+        group: list[tuple[list[tuple[str, list]], asyncio.Future[None]]] = []
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                try:
+                    if self._connection is None:
+                        self._connection = await self._open_connection()
+                    conn = self._connection
+                    await self._turn.take()
+                    try:
+                        outcomes = await conn._execute(_commit_group, conn._conn, [s for s, _ in group])
+                    finally:
+                        self._turn.give_back()
+                except Exception as e:  # no outcome of its own: each transaction of the group fails with it
+                    outcomes = [e] * len(group)
+                for (_, done), outcome in zip(group, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
+        finally:  # cancelled (the loop is closing): whatever waits learns it was not committed
+            for _, done in group + self._queued:
+                if not done.done():
+                    done.set_exception(sqlite3.OperationalError("the commit was interrupted"))
+            self._queued = []
+            self._committer = None
+
+    async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._close_connection(connection)
+
+
+def _commit_group(conn: sqlite3.Connection, transactions: list[list[tuple[str, list]]]) -> list[Exception | None]:
+    """On the group connection's thread: run ``transactions`` in order in one transaction and
+    commit it; return each one's outcome (``None`` for committed, else its error)."""
+    outcomes: list[Exception | None] = [None] * len(transactions)
+    pending = list(range(len(transactions)))
+    while pending:
+        try:
+            conn.execute("BEGIN IMMEDIATE").close()
+        except Exception as e:  # the write lock was not had in time: nothing ran
+            for i in pending:
+                outcomes[i] = e
+            return outcomes
+        failed: int | None = None
+        try:
+            for i in pending:
+                failed = i
+                for sql, values in transactions[i]:
+                    conn.execute(sql, values).close()
+            failed = None
+            conn.execute("COMMIT").close()
+            return outcomes
+        except Exception as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK").close()
+            if failed is None:  # the COMMIT failed: so does every transaction of the group
+                for i in pending:
+                    outcomes[i] = e
+                return outcomes
+            # Its own failure, as it ran after the ones before it; the rest run again without it.
+            outcomes[failed] = e
+            pending.remove(failed)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK").close()
+            raise
+    return outcomes
 
 
 def _statement(conn: sqlite3.Connection, sql: str) -> None:
@@ -255,14 +412,33 @@ class PooledSQLiteConnection(base.SQLiteConnection):
     _begin = False  # a root transaction started: BEGIN IMMEDIATE goes with the next statement
     _in_transaction = False
     _later: list[tuple[str, list]] | None = None  # queued by execute_later, run before the next statement
+    _has_turn = False  # holds the pool's WriteTurn: a root transaction's BEGIN was sent
 
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
+
+    def _end_turn(self) -> None:
+        if self._has_turn:
+            self._has_turn = False
+            self._pool.write_turn.give_back()
+
+    async def release(self) -> None:
+        try:
+            await super().release()  # rolls back a transaction a failed request left open
+        finally:
+            self._end_turn()
+
+    async def execute_raw(self, sql: str) -> None:
+        """Run ``sql`` as it is (DDL), after whatever the transaction has pending."""
+        await self._run(_statement, sql)
 
     async def _run(self, fn: typing.Callable[..., typing.Any], *args: typing.Any) -> typing.Any:
         assert self._connection is not None, "Connection is not acquired"
         if self._begin or self._later:
             begin, later = self._begin, self._later or []
+            if begin:
+                await self._pool.write_turn.take()
+                self._has_turn = True
             self._begin, self._later = False, None
             return await self._connection._execute(_after_prelude, self._connection._conn, begin, later, fn, args)
         return await self._connection._execute(fn, self._connection._conn, *args)
