@@ -163,6 +163,18 @@ def _index_statements(dialect: str, by_uid: bool = False) -> list[Any]:
     (with ``by_uid``, the memo of the ``uid`` parameter)."""
     key = m.c.uid == sa.bindparam("uid") if by_uid else m.c.id.in_(sa.bindparam("ids", expanding=True))
     rows = sa.select(m.c.id, m.c.content).where(key)
+    if dialect == "sqlite" and by_uid:
+        # One row, as VALUES: FTS5 writes its pending terms out as a new index segment at every
+        # statement it may have to undo on its own (INSERT … SELECT is one), but a VALUES row
+        # joins the transaction's pending terms, so memos committed together (the SQLite driver
+        # commits queued creates in groups) make one segment, and FTS5 has that much less to merge.
+        def of_memo(column: Any) -> Any:
+            return sa.select(column).where(key).scalar_subquery()
+
+        return [
+            sa.insert(_fts(name)).prefix_with("OR REPLACE").values(rowid=of_memo(m.c.id), content=of_memo(m.c.content))
+            for name in (FTS_WORDS, FTS_TRIGRAM)
+        ]
     if dialect == "sqlite":
         return [
             sa.insert(_fts(name)).prefix_with("OR REPLACE").from_select(["rowid", "content"], rows)
