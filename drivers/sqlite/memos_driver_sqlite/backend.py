@@ -255,6 +255,7 @@ class GroupCommit:
     async def commit(self, statements: list[tuple[str, list]]) -> None:
         """Run ``statements`` as one transaction, committed with whatever else is queued."""
         done = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)  # a cancelled caller no longer awaits it
         self._queued.append((statements, done))
         if self._committer is None:
             self._committer = asyncio.ensure_future(self._commit_queued())
@@ -276,7 +277,7 @@ class GroupCommit:
                         outcomes = await conn._execute(_commit_group, conn._conn, [s for s, _ in group])
                     finally:
                         self._turn.give_back()
-                except Exception as e:  # no outcome of its own: each transaction of the group fails with it
+                except Exception as e:  # the group as a whole failed (no connection, no turn in time)
                     outcomes = [e] * len(group)
                 for (_, done), outcome in zip(group, outcomes, strict=True):
                     if done.done():
@@ -285,10 +286,12 @@ class GroupCommit:
                         done.set_result(None)
                     else:
                         done.set_exception(outcome)
-        finally:  # cancelled (the loop is closing): whatever waits learns it was not committed
+        finally:  # cancelled (the loop is closing): nobody may wait for ever
             for _, done in group + self._queued:
                 if not done.done():
-                    done.set_exception(sqlite3.OperationalError("the commit was interrupted"))
+                    done.set_exception(
+                        sqlite3.OperationalError("interrupted before the outcome of its COMMIT was known")
+                    )
             self._queued = []
             self._committer = None
 
@@ -298,6 +301,10 @@ class GroupCommit:
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._close_connection(connection)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    future.exception()
 
 
 def _commit_group(conn: sqlite3.Connection, transactions: list[list[tuple[str, list]]]) -> list[Exception | None]:
