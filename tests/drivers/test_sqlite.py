@@ -208,6 +208,20 @@ async def test_whole_queued_transactions_commit_together_each_with_its_own_outco
     assert 1 <= commits < 33, commits  # fewer COMMITs than committed transactions
 
 
+async def test_ddl_opening_a_transaction_is_part_of_it(memos_client):
+    """DDL as a transaction's first statement runs after its BEGIN, and is rolled back with it."""
+    store = memos_client.app[CONTEXT].store
+    async with store.connection():
+        with pytest.raises(RuntimeError):
+            async with store.transaction():
+                await store.driver.execute_ddl(store, ["CREATE TABLE memos_py_ddl_probe (id INTEGER)"])
+                raise RuntimeError("undo")
+        assert not await store.driver.table_exists(store, "memos_py_ddl_probe")
+        async with store.transaction():
+            await store.driver.execute_ddl(store, ["CREATE TABLE memos_py_ddl_probe (id INTEGER)"])
+        assert await store.driver.table_exists(store, "memos_py_ddl_probe")
+
+
 # -- schema versions -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("version", "expect"),

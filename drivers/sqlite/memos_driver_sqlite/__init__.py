@@ -77,6 +77,9 @@ class SQLiteDriver(Driver):
         return True
 
     async def execute_ddl(self, store, statements: list[str]) -> None:
+        """As the base class, but after what the transaction has pending (its BEGIN, with the write
+        turn, and statements queued with ``execute_later``): straight on the aiosqlite connection,
+        DDL opening a transaction would run, and commit, before the BEGIN."""
         connection = store.db.connection()._connection  # this driver's PooledSQLiteConnection
         for stmt in statements:
             store.statements += 1
