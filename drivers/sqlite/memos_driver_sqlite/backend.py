@@ -177,7 +177,7 @@ class ImmediateTransaction(base.SQLiteTransaction):
             await conn._pool.group_commit.commit(later)
             return
         try:
-            await conn._connection._execute(_commit, conn._connection._conn, begin, later)
+            await conn._connection._execute(_commit, conn._connection._conn, later)
         finally:
             conn._end_turn()
 
@@ -349,11 +349,11 @@ def _statement(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql).close()
 
 
-def _commit(conn: sqlite3.Connection, begin: bool, later: list[tuple[str, list]]) -> None:
-    """On the connection's thread: what is pending, then COMMIT; if any of it fails the
+def _commit(conn: sqlite3.Connection, later: list[tuple[str, list]]) -> None:
+    """On the connection's thread: the queued statements, then COMMIT; if any of it fails the
     transaction is rolled back here, so a connection the caller still holds is not left in it."""
     try:
-        _prelude(conn, begin, later)
+        _prelude(conn, False, later)
         conn.execute("COMMIT").close()
     except BaseException:
         if conn.in_transaction:
