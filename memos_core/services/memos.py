@@ -544,9 +544,8 @@ async def create_memo(
 async def _create_plain(ctx: Context, viewer: Principal, row: dict[str, Any]) -> dict[str, Any]:
     """CreateMemo for a memo that notifies nobody and links nothing, the common case. Its answer
     needs no id (the JSON of a memo without embeds names it by uid), so the memo row, its index
-    entry and its live announcement are all queued and written with the COMMIT: on SQLite one trip
-    to the database while the write lock is held, instead of a trip for the INSERT and another for
-    the COMMIT with the event loop's turn between them."""
+    entry and its live announcement are all queued and written with the COMMIT: on SQLite nothing
+    runs before it, so the driver commits it together with the other creates reaching theirs."""
     memo = store.Memo(id=0, creator=viewer.user.username, **{**row, "payload": store.loads(row["payload"])})
     data = await memo_json(ctx, memo, Embeds({}, {}, {}, {}))
     event = Event(events.MEMO_CREATED, data, actor=viewer.user, extra={})

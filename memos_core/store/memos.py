@@ -211,9 +211,10 @@ async def insert_memo(store, **values: Any) -> int:
 
 async def insert_memo_later(store, **values: Any) -> None:
     """Queue the INSERT of a memo row and its full-text index entry in the caller's transaction
-    (:meth:`memos_core.store.Store.execute_later`): on SQLite they run with the COMMIT, one trip to
-    the database while the write lock is held. The new id is not returned; a taken uid fails the
-    COMMIT (the unique index refuses it) and the transaction rolls back."""
+    (:meth:`memos_core.store.Store.execute_later`): on SQLite the transaction then runs nothing
+    before its COMMIT, and the driver commits it together with others reaching theirs. The new id
+    is not returned; a taken uid fails the COMMIT (the unique index refuses it) and the transaction
+    rolls back."""
     if values.keys() == _INSERT_COLUMNS:
         await store.execute_later(_INSERT_MEMO(**values))
     else:
