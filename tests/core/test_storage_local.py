@@ -423,3 +423,45 @@ async def test_storage_setting_api_rejects_bad_values(memos_client, memos_users,
     assert await db(memos_client, lambda s: settings_store.get_instance_setting(s, "STORAGE")) is None
     r = await memos_client.patch(SETTING_URL, json={"generalSetting": {}}, headers=admin.headers)
     assert r.status == 400
+
+
+async def test_a_cancelled_upload_waits_for_its_writing_thread(tmp_path, monkeypatch):
+    """Cancelling a save (the client went away, the server stops) must not close the file under a
+    write still running in its thread: that descriptor number may already be another socket's."""
+    import asyncio
+    import threading
+    import types
+
+    started, release = threading.Event(), threading.Event()
+    seen: list[object] = []
+    write_all = storage_local._write_all
+
+    def slow_write(fd: int, data: bytes) -> None:
+        started.set()
+        release.wait(5)
+        try:
+            seen.append(os.fstat(fd).st_size)  # still our file, open
+        except OSError as e:
+            seen.append(e)
+        write_all(fd, data)
+
+    monkeypatch.setattr(storage_local, "_write_all", slow_write)
+
+    async def chunks():
+        yield b"hello"
+
+    ctx = types.SimpleNamespace(config=types.SimpleNamespace(data_dir=tmp_path))
+    save = asyncio.ensure_future(
+        storage_local.LocalStorage().save(
+            ctx, uid="u1", filename="a.txt", content_type="text/plain", chunks=chunks(), setting={}
+        )
+    )
+    await asyncio.to_thread(started.wait, 5)
+    save.cancel()
+    await asyncio.sleep(0.05)
+    assert not save.done(), "cancellation returned while the thread still held the file"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await save
+    assert seen == [0]
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # the partial file is gone
