@@ -208,6 +208,47 @@ async def test_whole_queued_transactions_commit_together_each_with_its_own_outco
     assert 1 <= commits < 33, commits  # fewer COMMITs than committed transactions
 
 
+async def test_short_reads_run_on_the_loop_and_long_ones_leave_it_free(tmp_path):
+    """Reads run on the event loop's thread until they take too long; then they finish on their
+    connection's thread, with the same answer, and the loop goes on serving meanwhile."""
+    import threading
+
+    config = Config(data=str(tmp_path))
+    plugins = load_plugins(config)
+    threads: list[str] = []
+    plugins.driver.add_connection_setup(
+        lambda conn: conn.create_function("where_am_i", 0, lambda: threads.append(threading.current_thread().name))
+    )
+    store = Store(plugins.driver)
+    await store.connect()
+    count = (
+        "SELECT count(*) FROM"
+        " (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT x FROM c)"
+    )
+    try:
+        async with store.connection():
+            await store.fetch_val(sa.text("SELECT where_am_i()"))
+            assert threads == [threading.current_thread().name]  # the loop's own thread
+
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            try:
+                assert await store.fetch_val(sa.text(count.format(n=1_000_000))) == 1_000_000
+            finally:
+                ticker.cancel()
+            assert ticks > 10, "the loop was held for the whole of a long read"
+            assert await store.fetch_val(sa.text(count.format(n=10))) == 10
+    finally:
+        await store.disconnect()
+
+
 async def test_ddl_opening_a_transaction_is_part_of_it(memos_client):
     """DDL as a transaction's first statement runs after its BEGIN, and is rolled back with it."""
     store = memos_client.app[CONTEXT].store

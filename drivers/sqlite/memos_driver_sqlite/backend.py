@@ -36,6 +36,9 @@ PRAGMAS = (
 #: requests ran at once; with fewer kept than a busy server's concurrency, connections were opened
 #: and closed (a thread started each time) under load: 7% of S3's creates/s at 16 connections.
 MAX_IDLE = 32
+#: SQLite virtual-machine steps a read may take on the event loop's thread (well under a millisecond)
+#: before it is stopped and run again on its connection's thread instead.
+INLINE_READ_STEPS = 20_000
 #: Result metadata of compiled-once statements, by ``id()`` of their result columns (kept alive here).
 _RESULT_META: dict[int, tuple[typing.Any, typing.Any, typing.Any]] = {}
 _RESULT_META_SIZE = 2048
@@ -99,6 +102,7 @@ class PooledSQLitePool(base.SQLitePool):
 
     def __init__(self, url: DatabaseURL, **options: typing.Any) -> None:
         options.setdefault("factory", MemosConnection)
+        options.setdefault("check_same_thread", False)  # short reads run on the event loop's thread
         super().__init__(url, **options)
         self._idle: list[aiosqlite.Connection] = []
         self._open: set[aiosqlite.Connection] = set()  # opened and not yet closed, idle or in use
@@ -401,6 +405,32 @@ def _query(raw: sqlite3.Connection, sql: str, args: list, one: bool) -> tuple[ty
         cursor.close()
 
 
+class _TooLong(Exception):
+    """A read stopped on the event loop after :data:`INLINE_READ_STEPS`."""
+
+
+def _query_inline(raw: sqlite3.Connection, sql: str, args: list, one: bool) -> tuple[typing.Any, typing.Any]:
+    """``_query`` on the calling (event loop's) thread, stopped by SQLite's progress handler if it
+    takes more than :data:`INLINE_READ_STEPS`; raises :class:`_TooLong` then (nothing was changed:
+    only SELECTs come here)."""
+    stopped = False
+
+    def stop() -> int:
+        nonlocal stopped
+        stopped = True
+        return 1
+
+    raw.set_progress_handler(stop, INLINE_READ_STEPS)
+    try:
+        return _query(raw, sql, args, one)
+    except sqlite3.OperationalError:
+        if stopped:
+            raise _TooLong from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
 def _write(raw: sqlite3.Connection, sql: str, args: list) -> int:
     cursor = raw.execute(sql, args)
     try:
@@ -416,6 +446,14 @@ class PooledSQLiteConnection(base.SQLiteConnection):
     to close it: four trips through aiosqlite's queue and the event loop per statement, which cost
     more than the statement itself on a small page. Here the whole exchange runs as one call on the
     connection's thread. Results are the base class's ``Record`` objects, built the same way.
+
+    A SELECT with nothing pending before it runs on the event loop's own thread first: most reads
+    (a token, a setting, a page of memos) take tens of microseconds there, while a trip to the
+    connection's thread and back costs several context switches and two hand-overs of the
+    interpreter's lock, and under load waits for the lock behind the loop. A read still running
+    after :data:`INLINE_READ_STEPS` steps is stopped and run again on the connection's thread, so
+    a long one never holds up the loop. Readers never wait for locks in WAL mode, which every
+    connection is in (``_use_wal``).
     """
 
     statement_cache: StatementCache | None = None
@@ -489,14 +527,23 @@ class PooledSQLiteConnection(base.SQLiteConnection):
         processors, keymap, dialect = metadata._processors, metadata._keymap, self._dialect
         return [Record(Row(metadata, processors, keymap, row), result_columns, dialect, column_maps) for row in rows]
 
+    async def _read(self, sql: str, args: list, one: bool) -> tuple[typing.Any, typing.Any]:
+        if not (self._begin or self._later) and sql.lstrip()[:6].upper() == "SELECT":
+            assert self._connection is not None, "Connection is not acquired"
+            try:
+                return _query_inline(self._connection._conn, sql, args, one)
+            except _TooLong:
+                pass
+        return await self._run(_query, sql, args, one)
+
     async def fetch_all(self, query: ClauseElement) -> list[Record]:
         query_str, args, result_columns, context = self._compile(query)
-        rows, description = await self._run(_query, query_str, args, False)
+        rows, description = await self._read(query_str, args, False)
         return self._records(rows, description, result_columns, context)
 
     async def fetch_one(self, query: ClauseElement) -> Record | None:
         query_str, args, result_columns, context = self._compile(query)
-        row, description = await self._run(_query, query_str, args, True)
+        row, description = await self._read(query_str, args, True)
         return None if row is None else self._records([row], description, result_columns, context)[0]
 
     async def execute(self, query: ClauseElement) -> typing.Any:
