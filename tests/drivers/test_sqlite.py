@@ -245,6 +245,22 @@ async def test_short_reads_run_on_the_loop_and_long_ones_leave_it_free(tmp_path)
                 ticker.cancel()
             assert ticks > 10, "the loop was held for the whole of a long read"
             assert await store.fetch_val(sa.text(count.format(n=10))) == 10
+
+        # A long read whose caller is cancelled goes on on its connection's thread, and the
+        # connection goes back to the pool: the next read on it must not run beside it.
+        async def long_read() -> None:
+            async with store.connection():
+                await store.fetch_val(sa.text(count.format(n=3_000_000)))
+
+        reader = asyncio.ensure_future(long_read())
+        await asyncio.sleep(0.05)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        threads.clear()
+        async with store.connection():
+            assert await store.fetch_val(sa.text("SELECT where_am_i() IS NULL")) == 1
+        assert threads and threads != [threading.current_thread().name]
     finally:
         await store.disconnect()
 

@@ -11,7 +11,9 @@ registers the SQL functions Memos' SQLite dialect uses, and begins root transact
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+import threading
 import time
 import typing
 import uuid
@@ -90,6 +92,42 @@ class MemosConnection(sqlite3.Connection):
             setup(self)
 
 
+class TrackedConnection(aiosqlite.Connection):
+    """aiosqlite's connection, counting the calls handed to its thread that have not finished there.
+
+    A call whose caller was cancelled keeps running on the thread, and the connection may already
+    be back in the pool: a read may run on the event loop's thread only while this one is idle, or
+    two threads would use one sqlite3 connection at once.
+    """
+
+    def __init__(self, connector: typing.Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._unfinished = 0
+        self._counting = threading.Lock()
+
+    @property
+    def thread_idle(self) -> bool:
+        return self._unfinished == 0
+
+    async def _execute(
+        self, fn: typing.Callable[..., typing.Any], *args: typing.Any, **kwargs: typing.Any
+    ) -> typing.Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        future = asyncio.get_running_loop().create_future()
+        with self._counting:
+            self._unfinished += 1
+        self._tx.put_nowait((future, functools.partial(self._counted, fn, args, kwargs)))
+        return await future
+
+    def _counted(self, fn: typing.Callable[..., typing.Any], args: tuple, kwargs: dict) -> typing.Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._counting:
+                self._unfinished -= 1
+
+
 class PooledSQLitePool(base.SQLitePool):
     """Keeps idle connections for reuse, and closes every connection it opened when it closes.
 
@@ -123,7 +161,9 @@ class PooledSQLitePool(base.SQLitePool):
         return await asyncio.shield(opening)
 
     async def _open_one(self) -> aiosqlite.Connection:
-        conn = await super().acquire()
+        database, options = self._database, self._options
+        conn = TrackedConnection(lambda: sqlite3.connect(database, isolation_level=None, **options), 64)
+        await conn.__aenter__()
         self._open.add(conn)
         return conn
 
@@ -528,8 +568,12 @@ class PooledSQLiteConnection(base.SQLiteConnection):
         return [Record(Row(metadata, processors, keymap, row), result_columns, dialect, column_maps) for row in rows]
 
     async def _read(self, sql: str, args: list, one: bool) -> tuple[typing.Any, typing.Any]:
-        if not (self._begin or self._later) and sql.lstrip()[:6].upper() == "SELECT":
-            assert self._connection is not None, "Connection is not acquired"
+        assert self._connection is not None, "Connection is not acquired"
+        if (
+            not (self._begin or self._later)
+            and getattr(self._connection, "thread_idle", False)
+            and sql.lstrip()[:6].upper() == "SELECT"
+        ):
             try:
                 return _query_inline(self._connection._conn, sql, args, one)
             except _TooLong:
