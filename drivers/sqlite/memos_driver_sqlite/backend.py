@@ -41,6 +41,9 @@ MAX_IDLE = 32
 #: SQLite virtual-machine steps a read may take on the event loop's thread (well under a millisecond)
 #: before it is stopped and run again on its connection's thread instead.
 INLINE_READ_STEPS = 20_000
+#: Statements (SQL text) that took longer than that once: they go straight to the thread after.
+_LONG_READS: set[str] = set()
+_LONG_READS_SIZE = 1024
 #: Result metadata of compiled-once statements, by ``id()`` of their result columns (kept alive here).
 _RESULT_META: dict[int, tuple[typing.Any, typing.Any, typing.Any]] = {}
 _RESULT_META_SIZE = 2048
@@ -572,12 +575,15 @@ class PooledSQLiteConnection(base.SQLiteConnection):
         if (
             not (self._begin or self._later)
             and getattr(self._connection, "thread_idle", False)
+            and sql not in _LONG_READS
             and sql.lstrip()[:6].upper() == "SELECT"
         ):
             try:
                 return _query_inline(self._connection._conn, sql, args, one)
             except _TooLong:
-                pass
+                if len(_LONG_READS) >= _LONG_READS_SIZE:
+                    _LONG_READS.clear()
+                _LONG_READS.add(sql)  # not tried here again: the steps it took were lost
         return await self._run(_query, sql, args, one)
 
     async def fetch_all(self, query: ClauseElement) -> list[Record]:
