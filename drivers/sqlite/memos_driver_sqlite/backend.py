@@ -495,8 +495,9 @@ class PooledSQLiteConnection(base.SQLiteConnection):
     connection's thread and back costs several context switches and two hand-overs of the
     interpreter's lock, and under load waits for the lock behind the loop. A read still running
     after :data:`INLINE_READ_STEPS` steps is stopped and run again on the connection's thread, so
-    a long one never holds up the loop. Readers never wait for locks in WAL mode, which every
-    connection is in (``_use_wal``).
+    a long one never holds up the loop. In WAL mode, which every connection is in (``_use_wal``),
+    a reader does not wait for writers; only the rare recovery of a crashed writer's log makes one
+    wait, and on the loop that holds every request up until the recovery is done.
     """
 
     statement_cache: StatementCache | None = None
