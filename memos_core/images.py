@@ -40,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .storage import Download
+from .storage import Download, in_thread_to_the_end
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -347,7 +347,7 @@ async def spool(download: Download, directory: Path, limit: int) -> Path:
     """
     if download.size is not None and download.size > limit:
         raise SourceTooLarge
-    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=directory, prefix=".src-", suffix=".tmp")
+    fd, name = await in_thread_to_the_end(_temporary, directory, undo=_discard_temporary)
     path = Path(name)
     total = 0
     try:
@@ -356,11 +356,22 @@ async def spool(download: Download, directory: Path, limit: int) -> Path:
                 total += len(chunk)
                 if total > limit:
                     raise SourceTooLarge
-                await asyncio.to_thread(f.write, chunk)
+                await in_thread_to_the_end(f.write, chunk)
     except BaseException:
         await asyncio.to_thread(unlink_quietly, path)
         raise
     return path
+
+
+def _temporary(directory: Path) -> tuple[int, str]:
+    return tempfile.mkstemp(dir=directory, prefix=".src-", suffix=".tmp")
+
+
+def _discard_temporary(made: tuple[int, str]) -> None:
+    """Close and delete a temporary file whose maker was cancelled before it got it."""
+    fd, name = made
+    os.close(fd)
+    unlink_quietly(Path(name))
 
 
 def extract_bytes(data: bytes, dest: Path) -> None:

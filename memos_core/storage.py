@@ -11,13 +11,15 @@ third party would); S3 comes from the ``memos-storage-s3`` plugin.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 #: The STORAGE setting's default ``filepathTemplate``.
 DEFAULT_PATH_TEMPLATE = "assets/{timestamp}_{uuid}_{filename}"
@@ -135,3 +137,27 @@ class StorageRegistry:
 
     def for_row(self, row: Mapping[str, Any]) -> StorageBackend | None:
         return self._backends.get(ROW_TYPE_TO_BACKEND.get(row["storage_type"] or "", row["storage_type"]))
+
+
+T = TypeVar("T")
+
+
+async def in_thread_to_the_end(fn: Callable[..., T], *args: Any, undo: Callable[[T], None] | None = None) -> T:
+    """``fn(*args)`` in a thread; when the caller is cancelled meanwhile, wait for the thread first
+    (then ``undo`` its result, if it succeeded and nobody else will see it).
+
+    Cancelling ``asyncio.to_thread`` does not stop its thread. A write still running, or a close
+    that already happened, would otherwise meet the caller's cleanup closing the same descriptor
+    number, which by then may belong to another file or socket of this process. Backends writing
+    through raw descriptors use this for each step that owns one.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({work})
+        if undo is not None and not work.cancelled() and work.exception() is None:
+            undo(work.result())
+        raise

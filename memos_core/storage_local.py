@@ -12,21 +12,19 @@ look-alike slashes are refused with 400 before anything is written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import already_exists, invalid
 from .hookspecs import hookimpl
-from .storage import DEFAULT_PATH_TEMPLATE, Download, StoredObject, expand_path_template
+from .storage import DEFAULT_PATH_TEMPLATE, Download, StoredObject, expand_path_template, in_thread_to_the_end
 
 DEFAULT_TEMPLATE = DEFAULT_PATH_TEMPLATE
-T = TypeVar("T")
 #: Characters that render as, or normalise to, a path separator on some system.
 SLASH_LIKE = frozenset("/\\\u2044\u2215\u2216\u29f5\u29f8\u29f9\u2571\u2572\ufe68\uff0f\uff3c")
 #: Percent-encodings of '.', '/' and '\' (a template or name is never URL-decoded, but refuse them anyway).
@@ -109,17 +107,17 @@ class LocalStorage:
         reference = expand_path_template(template, filename)
         data_dir = ctx.config.data_dir
         full = resolve_inside(data_dir, reference)
-        fd, full = await _in_thread_to_the_end(_create, full, uid, undo=_discard)
+        fd, full = await in_thread_to_the_end(_create, full, uid, undo=_discard)
         absolute = Path(reference).is_absolute()
         reference = str(full) if absolute else full.relative_to(data_dir.resolve()).as_posix()
         size = 0
         try:
             async for chunk in chunks:
                 if chunk:
-                    await _in_thread_to_the_end(_write_all, fd, chunk)
+                    await in_thread_to_the_end(_write_all, fd, chunk)
                     size += len(chunk)
             closing, fd = fd, -1  # closed once, even if closing fails or we are cancelled meanwhile
-            await _in_thread_to_the_end(os.close, closing)
+            await in_thread_to_the_end(os.close, closing)
         except BaseException:
             if fd >= 0:
                 os.close(fd)
@@ -192,26 +190,6 @@ def _create(path: Path, uid: str) -> tuple[int, Path]:
         os.fchmod(fd, 0o644)  # whatever the umask says
         return fd, candidate
     raise already_exists(f"a file for attachment {uid} already exists")
-
-
-async def _in_thread_to_the_end(fn: Callable[..., T], *args: Any, undo: Callable[[T], None] | None = None) -> T:
-    """``fn(*args)`` in a thread; when the caller is cancelled meanwhile, wait for the thread first
-    (then ``undo`` its result, if it succeeded and nobody else will see it).
-
-    Cancelling ``asyncio.to_thread`` does not stop its thread. A write still running, or a close
-    that already happened, would otherwise meet the caller's cleanup closing the same descriptor
-    number, which by then may belong to another file or socket of this process.
-    """
-    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        while not work.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait({work})
-        if undo is not None and not work.cancelled() and work.exception() is None:
-            undo(work.result())
-        raise
 
 
 def _discard(created: tuple[int, Path]) -> None:

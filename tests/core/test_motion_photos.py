@@ -8,6 +8,7 @@ import asyncio
 import base64
 import io
 import json
+import os
 import time
 import uuid
 
@@ -331,3 +332,41 @@ async def test_local_files_are_read_in_blocks(memos_client, people, monkeypatch,
     uid = uid_of(await upload(memos_client, people["owner"], "PXL.MP.jpg", photo))
     r = await memos_client.get(url(uid, motion="true"), headers=people["owner"].headers)
     assert r.status == 200 and await r.read() == video
+
+
+async def test_a_spool_cancelled_while_its_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A request going away while the spool's temporary file is being created (in a thread, which
+    cancelling does not stop) must not leave that file or its descriptor behind."""
+    import tempfile
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    made: list[tuple[int, str]] = []
+    mkstemp = tempfile.mkstemp
+
+    def slow_mkstemp(**kwargs):
+        started.set()
+        release.wait(5)
+        made.append(mkstemp(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkstemp", slow_mkstemp)
+
+    async def chunks(start, end):
+        yield b"bytes"
+
+    spool = asyncio.ensure_future(images.spool(Download(size=5, chunks=chunks), tmp_path, 100))
+    await asyncio.to_thread(started.wait, 5)
+    spool.cancel()
+    await asyncio.sleep(0.05)
+    assert not spool.done(), "cancellation returned while the thread was still making the file"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await spool
+    [(fd, name)] = made
+    assert list(tmp_path.iterdir()) == []
+    try:
+        still_open = os.readlink(f"/proc/self/fd/{fd}") == name
+    except FileNotFoundError:
+        still_open = False
+    assert not still_open
