@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import io
 import logging
@@ -40,7 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .storage import Download, in_thread_to_the_end
+from .storage import Download, close_and_unlink, in_thread_to_the_end
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -347,7 +348,8 @@ async def spool(download: Download, directory: Path, limit: int) -> Path:
     """
     if download.size is not None and download.size > limit:
         raise SourceTooLarge
-    fd, name = await in_thread_to_the_end(_temporary, directory, undo=_discard_temporary)
+    make = functools.partial(tempfile.mkstemp, dir=directory, prefix=".src-", suffix=".tmp")
+    fd, name = await in_thread_to_the_end(make, undo=close_and_unlink)
     path = Path(name)
     total = 0
     try:
@@ -361,17 +363,6 @@ async def spool(download: Download, directory: Path, limit: int) -> Path:
         await asyncio.to_thread(unlink_quietly, path)
         raise
     return path
-
-
-def _temporary(directory: Path) -> tuple[int, str]:
-    return tempfile.mkstemp(dir=directory, prefix=".src-", suffix=".tmp")
-
-
-def _discard_temporary(made: tuple[int, str]) -> None:
-    """Close and delete a temporary file whose maker was cancelled before it got it."""
-    fd, name = made
-    os.close(fd)
-    unlink_quietly(Path(name))
 
 
 def extract_bytes(data: bytes, dest: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import re
 import time
 import uuid
@@ -161,3 +162,10 @@ async def in_thread_to_the_end(fn: Callable[..., T], *args: Any, undo: Callable[
         if undo is not None and not work.cancelled() and work.exception() is None:
             undo(work.result())
         raise
+
+
+def close_and_unlink(made: tuple[int, str | os.PathLike[str]]) -> None:
+    """The ``undo`` of a step that created a file and opened it: close the descriptor, delete the file."""
+    fd, path = made
+    os.close(fd)
+    Path(path).unlink(missing_ok=True)

@@ -22,7 +22,14 @@ from typing import Any
 
 from .errors import already_exists, invalid
 from .hookspecs import hookimpl
-from .storage import DEFAULT_PATH_TEMPLATE, Download, StoredObject, expand_path_template, in_thread_to_the_end
+from .storage import (
+    DEFAULT_PATH_TEMPLATE,
+    Download,
+    StoredObject,
+    close_and_unlink,
+    expand_path_template,
+    in_thread_to_the_end,
+)
 
 DEFAULT_TEMPLATE = DEFAULT_PATH_TEMPLATE
 #: Characters that render as, or normalise to, a path separator on some system.
@@ -107,7 +114,7 @@ class LocalStorage:
         reference = expand_path_template(template, filename)
         data_dir = ctx.config.data_dir
         full = resolve_inside(data_dir, reference)
-        fd, full = await in_thread_to_the_end(_create, full, uid, undo=_discard)
+        fd, full = await in_thread_to_the_end(_create, full, uid, undo=close_and_unlink)
         absolute = Path(reference).is_absolute()
         reference = str(full) if absolute else full.relative_to(data_dir.resolve()).as_posix()
         size = 0
@@ -190,12 +197,6 @@ def _create(path: Path, uid: str) -> tuple[int, Path]:
         os.fchmod(fd, 0o644)  # whatever the umask says
         return fd, candidate
     raise already_exists(f"a file for attachment {uid} already exists")
-
-
-def _discard(created: tuple[int, Path]) -> None:
-    fd, path = created
-    os.close(fd)
-    _unlink(path)
 
 
 def _write_all(fd: int, data: bytes) -> None:
